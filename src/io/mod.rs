@@ -1,0 +1,1 @@
+//! Everything the OS touches: the mio event loop, UDP and TCP sockets, timers, signals.

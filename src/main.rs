@@ -1,0 +1,3 @@
+fn main() {
+    println!("kcptun version {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,1 @@
+//! crypt (in progress)

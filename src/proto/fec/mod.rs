@@ -1,0 +1,1 @@
+//! fec (in progress)

@@ -1,0 +1,1 @@
+//! kcp (in progress)

@@ -1,0 +1,1 @@
+//! qpp (in progress)

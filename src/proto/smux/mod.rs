@@ -1,0 +1,1 @@
+//! smux (in progress)
