@@ -561,3 +561,52 @@ proptest! {
         prop_assert!(out.len() <= data.len().max(s.len() * 8));
     }
 }
+
+/// Rough figures for the report (`cargo test --test vectors_snappy -- --nocapture speed`).
+#[test]
+fn speed_report() {
+    let text = cases()
+        .into_iter()
+        .find(|c| c.name == "compressible_100KiB")
+        .unwrap();
+    let random = cases()
+        .into_iter()
+        .find(|c| c.name == "random_70KiB")
+        .unwrap();
+    for (name, data) in [
+        ("text", text.writes.concat()),
+        ("random", random.writes.concat()),
+    ] {
+        let rounds = 200;
+        let mut c = Compressor::new();
+        let mut framed = Vec::new();
+        let t = std::time::Instant::now();
+        for _ in 0..rounds {
+            framed.clear();
+            c.compress(&data, &mut framed);
+        }
+        let comp = t.elapsed();
+        // Only the first write of a stream carries the identifier: frame afresh for decoding.
+        framed.clear();
+        Compressor::new().compress(&data, &mut framed);
+        let mut out = Vec::with_capacity(data.len());
+        let t = std::time::Instant::now();
+        for _ in 0..rounds {
+            let mut d = Decompressor::new();
+            out.clear();
+            // KCP-sized pieces, as the session delivers them.
+            for piece in framed.chunks(1300) {
+                assert_eq!(d.decompress(piece, &mut out, usize::MAX), Ok(piece.len()));
+            }
+        }
+        let dec = t.elapsed();
+        assert_eq!(out, data);
+        let mibs =
+            |d: std::time::Duration| (rounds * data.len()) as f64 / d.as_secs_f64() / 1048576.0;
+        println!(
+            "snappy {name}: compress {:.0} MiB/s, decompress (1300-byte pieces) {:.0} MiB/s",
+            mibs(comp),
+            mibs(dec)
+        );
+    }
+}
