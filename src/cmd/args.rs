@@ -425,3 +425,68 @@ fn split_eq(body: &str) -> (&str, bool) {
         None => (body, false),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rw(args: &[&str]) -> Vec<String> {
+        let cmd = side_command(true);
+        let v = args.iter().map(OsString::from).collect();
+        rewrite(&cmd, v)
+            .into_iter()
+            .map(|o| o.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn rewrite_rules() {
+        assert_eq!(rw(&["-mtu", "5"]), ["--mtu", "5"]);
+        assert_eq!(rw(&["-mtu=5", "-nocomp"]), ["--mtu=5", "--nocomp"]);
+        assert_eq!(rw(&["-ds", "1", "-ps", "2"]), ["--ds", "1", "--ps", "2"]);
+        assert_eq!(
+            rw(&["-key", "-mtu"]),
+            ["--key", "-mtu"],
+            "value of -key untouched"
+        );
+        assert_eq!(rw(&["-l", "-mtu"]), ["-l", "-mtu"], "value of -l untouched");
+        assert_eq!(rw(&["-l:1", "-mtu", "1"]), ["-l:1", "--mtu", "1"]);
+        assert_eq!(rw(&["-ratelimit", "-5"]), ["--ratelimit", "-5"]);
+        assert_eq!(rw(&["-"]), ["-"]);
+        assert_eq!(rw(&["-5"]), ["-5"]);
+        assert_eq!(rw(&["--", "-mtu"]), ["--", "-mtu"]);
+        assert_eq!(
+            rw(&["-nocomp", "-mtu"]),
+            ["--nocomp", "--mtu"],
+            "bool takes no next token"
+        );
+        assert_eq!(
+            rw(&["-frob"]),
+            ["--frob"],
+            "unknown long names reported as such"
+        );
+        assert_eq!(
+            rw(&["-help", "-version", "-QPPCount", "3"]),
+            ["--help", "--version", "--QPPCount", "3"]
+        );
+    }
+
+    #[test]
+    fn table_is_consistent() {
+        for s in SPECS {
+            for client in [true, false] {
+                if s.side.has(client) && s.kind != Kind::Str {
+                    let d = s.default_for(client);
+                    assert!(
+                        d.is_empty() || d.parse::<i64>().is_ok() || d == "true" || d == "false",
+                        "{}",
+                        s.name
+                    );
+                }
+            }
+        }
+        // building the commands runs clap's debug assertions (duplicate names, …)
+        side_command(true).debug_assert();
+        side_command(false).debug_assert();
+    }
+}

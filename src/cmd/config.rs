@@ -1,7 +1,7 @@
 //! Config files (`-c FILE`): JSON with Go kcptun's keys, or YAML with the same keys when the name
 //! ends in `.yaml`/`.yml`.
 //!
-//! [`load`] reads and parses the file into its top-level key/value pairs, in file order; the
+//! [`load`] reads and parses the file into its top-level key/value pairs; the
 //! settings resolver matches them case-insensitively against the flag table (as Go's
 //! `encoding/json` does), type-checks them and reports unknown keys as a warning. Errors name the
 //! file, and the key and line where one is known.
@@ -16,7 +16,8 @@ use super::error::CliError;
 #[derive(Debug)]
 pub(crate) struct FileValues {
     pub path: PathBuf,
-    /// `(key as written, value)`, in file order; `null` values are dropped (Go leaves the field).
+    /// `(key as written, value)`, sorted by key; `null` values are dropped (Go leaves the field
+    /// as the flags set it).
     pub entries: Vec<(String, Value)>,
     text: String,
     yaml: bool,
@@ -74,13 +75,7 @@ pub(crate) fn load(path: &Path) -> Result<FileValues, CliError> {
             serde_yaml_ng::from_str(&text).map_err(|e| err(format!("malformed YAML: {e}")))?
         }
     } else {
-        serde_json::from_str(&text).map_err(|e| {
-            err(format!(
-                "malformed JSON at line {} column {}: {e}",
-                e.line(),
-                e.column()
-            ))
-        })?
+        serde_json::from_str(&text).map_err(|e| err(format!("malformed JSON: {e}")))?
     };
     let map = match value {
         Value::Object(m) => m,

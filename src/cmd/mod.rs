@@ -95,6 +95,11 @@ pub fn parse_env(argv: Vec<OsString>, key_env: Option<OsString>) -> Result<Comma
     let argv0 = it.next().unwrap_or_default();
     let mut rest: Vec<OsString> = it.collect();
     let sub = match multicall(&argv0) {
+        // urfave's built-in `help`/`h` command
+        Some(s) if rest.len() == 1 && (rest[0] == "help" || rest[0] == "h") => {
+            let text = args::side_command(s == "client").render_help().to_string();
+            return Ok(Command::Help(text));
+        }
         Some(s) => s.to_string(),
         None => {
             if rest.is_empty() {
@@ -166,9 +171,10 @@ fn derive_parse<T: Parser + clap::CommandFactory>(
 /// Help/version requests become commands; real clap errors become one-line usage errors.
 fn clap_error(e: clap::Error) -> Result<Command, CliError> {
     match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            Ok(Command::Help(e.render().to_string()))
-        }
+        ErrorKind::DisplayHelp => Ok(Command::Help(e.render().to_string())),
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => Err(CliError::Usage(
+            "missing subcommand: `kcptun bench tunnel|crypt|fec` (see -h)".into(),
+        )),
         ErrorKind::DisplayVersion => Ok(Command::Version),
         _ => {
             let text = e.render().to_string();

@@ -515,7 +515,10 @@ impl<'a> Vals<'a> {
     }
 
     fn secs(&self, name: &'static str, lo: i64) -> Result<Duration, CliError> {
-        let v = self.range(name, lo, i64::from(u32::MAX), "give a number of seconds")?;
+        let v = self.int(name);
+        if v < lo || v > i64::from(u32::MAX) {
+            return Err(self.bad(name, v, &format!("must be a number of seconds >= {lo}")));
+        }
         Ok(Duration::from_secs(v as u64))
     }
 
