@@ -1020,3 +1020,86 @@ fn binary_version_help_and_multicall_symlink() {
         assert!(err.contains("--mtu"), "{err}");
     }
 }
+
+#[test]
+fn config_flag_spellings() {
+    let p = write("c.json", r#"{"mtu": 1111}"#);
+    for args in [
+        vec!["-c", s(&p)],
+        vec!["--c", s(&p)],
+        vec!["--config", s(&p)],
+        vec!["-config", s(&p)],
+    ] {
+        assert_eq!(client(&args).common.mtu, 1111, "{args:?}");
+    }
+    let eq = format!("-c={}", s(&p));
+    assert_eq!(client(&[&eq]).common.mtu, 1111);
+}
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    const WORDS: &[&str] = &[
+        "client",
+        "server",
+        "bench",
+        "snmp",
+        "tunnel",
+        "-",
+        "--",
+        "-l",
+        "-r",
+        "-t",
+        "-c",
+        "-mtu",
+        "--mtu=",
+        "-nocomp",
+        "--nocomp=",
+        "-key",
+        "-ds",
+        "--ps",
+        "-mode",
+        "manual",
+        "-interval",
+        "-5",
+        "0",
+        "65536",
+        "[::1]:1-2",
+        ":",
+        "h:",
+        "-v",
+        "-h",
+        "-QPP",
+        "-QPPCount",
+        "-crypt",
+        "null",
+        "-smuxver",
+        "-frob",
+        "=",
+        "-=x",
+        "---x",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Any argv parses or fails with a one-line error; it never panics.
+        #[test]
+        fn never_panics(
+            toks in proptest::collection::vec(
+                prop_oneof![
+                    proptest::sample::select(WORDS).prop_map(str::to_string),
+                    "[-=:a-z0-9\\[\\]]{0,8}",
+                ],
+                0..8,
+            ),
+            name in proptest::sample::select(&["kcptun", "kcptun-client", "server_linux_amd64"][..]),
+        ) {
+            let args: Vec<&str> = toks.iter().map(String::as_str).collect();
+            if let Err(e) = parse_env(argv(name, &args), None) {
+                let m = e.to_string();
+                prop_assert!(!m.is_empty() && !m.contains('\n'), "{:?}", m);
+            }
+        }
+    }
+}
