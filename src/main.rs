@@ -1,3 +1,50 @@
-fn main() {
-    println!("kcptun version {}", env!("CARGO_PKG_VERSION"));
+//! `kcptun` binary: parses the command line ([`kcptun::cmd::parse`]) and runs the command.
+//!
+//! Errors print one line `kcptun: <error>` to stderr. Exit codes: 0 success (help, version),
+//! 2 usage error, 1 config-file or runtime error (see `docs/cli-errors.md`).
+
+use std::process::ExitCode;
+
+use kcptun::cmd::{self, Command};
+
+fn main() -> ExitCode {
+    let command = match cmd::parse(std::env::args_os().collect()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kcptun: {e}");
+            return ExitCode::from(cmd::exit_code(&e) as u8);
+        }
+    };
+    match command {
+        Command::Version => {
+            println!("{}", cmd::version_line());
+            return ExitCode::SUCCESS;
+        }
+        Command::Help(text) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Command::Client(ref s) => {
+            init_logging();
+            cmd::log_client_settings(s);
+        }
+        Command::Server(ref s) => {
+            init_logging();
+            cmd::log_server_settings(s);
+        }
+        Command::Bench(_) | Command::Snmp(_) => {}
+    }
+    match cmd::run(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kcptun: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// stderr logger at info level unless `RUST_LOG` says otherwise (the lead may route `--log`).
+fn init_logging() {
+    let env = env_logger::Env::default().default_filter_or("info");
+    let _ = env_logger::Builder::from_env(env).try_init();
 }

@@ -1,1 +1,210 @@
-//! Subcommands and settings.
+//! Subcommands and settings: the command line of `kcptun`, a drop-in for Go kcptun's.
+//!
+//! `kcptun client|server [flags]` take Go kcptun's flags (`-name` or `--name`, urfave/cli style)
+//! and its `-c` JSON config (or YAML), merged once into plain validated [`ClientSettings`] /
+//! [`ServerSettings`]. `kcptun bench …` and `kcptun snmp …` are ours. When the program is started
+//! under a client or server name (`kcptun-client`, `client_linux_amd64`, …; see [`parse`]) it acts
+//! as that subcommand, so it can replace Go's binaries through symlinks.
+//!
+//! Call order: [`parse`] → on error print `kcptun: {err}` and exit with [`exit_code`]; otherwise
+//! [`run`] the [`Command`] (help and version are printed by `main`).
+
+mod args;
+mod config;
+mod error;
+mod settings;
+
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
+
+use clap::error::ErrorKind;
+use clap::Parser;
+
+pub use args::{BenchArgs, BenchCmd, BenchCryptArgs, BenchFecArgs, BenchTunnelArgs, SnmpArgs};
+pub use error::{CliError, RunError};
+pub use settings::{
+    check_crypt, client_settings_lines, log_client_settings, log_server_settings, parse_endpoint,
+    parse_stream_addr, server_settings_lines, ClientSettings, CommonSettings, Endpoint, Mode,
+    NoDelay, ServerSettings, StreamAddr, CRYPT_NAMES, MTU_MAX, MTU_MIN,
+};
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Client(ClientSettings),
+    Server(ServerSettings),
+    Bench(BenchArgs),
+    Snmp(SnmpArgs),
+    /// Print [`version_line`] to stdout, exit 0.
+    Version,
+    /// Print this help text to stdout, exit 0.
+    Help(String),
+}
+
+/// `kcptun version <ver>` (LuCI and scripts look for "kcptun").
+pub fn version_line() -> String {
+    format!("kcptun version {}", env!("CARGO_PKG_VERSION"))
+}
+
+const TOP_HELP: &str = "\
+kcptun: a KCP-over-UDP TCP tunnel, wire-compatible with Go kcptun
+
+Usage: kcptun <COMMAND> [FLAGS]
+
+Commands:
+  client   listen on TCP, tunnel connections to a kcptun server
+  server   accept tunnels, forward connections to a TCP target
+  bench    measure this build (tunnel, crypt, fec)
+  snmp     show counters of a running kcptun (via --ctl) or of a --snmplog file
+
+Run `kcptun <COMMAND> -h` for its flags. Named kcptun-client or kcptun-server (e.g. through a
+symlink), kcptun acts as that command.
+
+  -h, --help     print this help
+  -v, --version  print the version
+";
+
+/// The subcommand implied by the program name, if any: `kcptun-client`, `kcptun_client`,
+/// `client`, `client_<anything>` (Go release names like `client_linux_amd64`), same for server;
+/// a trailing `.exe` is ignored.
+fn multicall(argv0: &OsStr) -> Option<&'static str> {
+    let base = Path::new(argv0).file_name()?.to_str()?;
+    let base = base.strip_suffix(".exe").unwrap_or(base);
+    for sub in ["client", "server"] {
+        let hit = base == sub
+            || base.starts_with(&format!("{sub}_"))
+            || base.strip_prefix("kcptun").is_some_and(|r| {
+                r.strip_prefix(['-', '_'])
+                    .is_some_and(|r| r == sub || r.starts_with(&format!("{sub}_")))
+            });
+        if hit {
+            return Some(sub);
+        }
+    }
+    None
+}
+
+/// Parses the whole argv (argv[0] included), reading `KCPTUN_KEY` from the environment.
+pub fn parse(argv: Vec<OsString>) -> Result<Command, CliError> {
+    parse_env(argv, std::env::var_os("KCPTUN_KEY"))
+}
+
+/// [`parse`] with the value of `KCPTUN_KEY` given explicitly (for tests).
+pub fn parse_env(argv: Vec<OsString>, key_env: Option<OsString>) -> Result<Command, CliError> {
+    let mut it = argv.into_iter();
+    let argv0 = it.next().unwrap_or_default();
+    let mut rest: Vec<OsString> = it.collect();
+    let sub = match multicall(&argv0) {
+        // urfave's built-in `help`/`h` command
+        Some(s) if rest.len() == 1 && (rest[0] == "help" || rest[0] == "h") => {
+            let text = args::side_command(s == "client").render_help().to_string();
+            return Ok(Command::Help(text));
+        }
+        Some(s) => s.to_string(),
+        None => {
+            if rest.is_empty() {
+                return Err(CliError::Usage(
+                    "missing command: use `kcptun client`, `kcptun server`, `kcptun bench` or `kcptun snmp` (see kcptun -h)".into(),
+                ));
+            }
+            let first = rest.remove(0);
+            first.to_string_lossy().into_owned()
+        }
+    };
+    match sub.as_str() {
+        "client" | "server" => {
+            let client = sub == "client";
+            let cmd = args::side_command(client);
+            let m = clap_parse(cmd, &sub, rest)?;
+            let m = match m {
+                Ok(m) => m,
+                Err(c) => return Ok(c),
+            };
+            if m.get_flag("version") {
+                return Ok(Command::Version);
+            }
+            if client {
+                settings::resolve_client(&m, key_env).map(Command::Client)
+            } else {
+                settings::resolve_server(&m, key_env).map(Command::Server)
+            }
+        }
+        "bench" => {
+            derive_parse::<BenchArgs>(&sub, rest).map(|r| r.map_or_else(|c| c, Command::Bench))
+        }
+        "snmp" => derive_parse::<SnmpArgs>(&sub, rest).map(|r| r.map_or_else(|c| c, Command::Snmp)),
+        "-v" | "--version" | "-version" | "version" => Ok(Command::Version),
+        "-h" | "--help" | "-help" | "help" => Ok(Command::Help(TOP_HELP.to_string())),
+        other => Err(CliError::Usage(format!(
+            "unknown command {other:?}: use client, server, bench or snmp (see kcptun -h)"
+        ))),
+    }
+}
+
+/// Runs clap on a rewritten argv. `Ok(Err(cmd))`: clap asked to show help/version.
+fn clap_parse(
+    cmd: clap::Command,
+    sub: &str,
+    rest: Vec<OsString>,
+) -> Result<Result<clap::ArgMatches, Command>, CliError> {
+    let mut full = vec![OsString::from(sub)];
+    full.extend(args::rewrite(&cmd, rest));
+    match cmd.try_get_matches_from(full) {
+        Ok(m) => Ok(Ok(m)),
+        Err(e) => clap_error(e).map(Err),
+    }
+}
+
+fn derive_parse<T: Parser + clap::CommandFactory>(
+    sub: &str,
+    rest: Vec<OsString>,
+) -> Result<Result<T, Command>, CliError> {
+    let cmd = T::command();
+    let mut full = vec![OsString::from(sub)];
+    full.extend(args::rewrite(&cmd, rest));
+    match T::try_parse_from(full) {
+        Ok(t) => Ok(Ok(t)),
+        Err(e) => clap_error(e).map(Err),
+    }
+}
+
+/// Help/version requests become commands; real clap errors become one-line usage errors.
+fn clap_error(e: clap::Error) -> Result<Command, CliError> {
+    match e.kind() {
+        ErrorKind::DisplayHelp => Ok(Command::Help(e.render().to_string())),
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => Err(CliError::Usage(
+            "missing subcommand: `kcptun bench tunnel|crypt|fec` (see -h)".into(),
+        )),
+        ErrorKind::DisplayVersion => Ok(Command::Version),
+        _ => {
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("invalid command line");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            Err(CliError::Usage(format!("{first} (see -h)")))
+        }
+    }
+}
+
+/// Process exit code for an error: 2 for usage errors, 1 for config-file errors.
+pub fn exit_code(e: &CliError) -> i32 {
+    match e {
+        CliError::Usage(_) => 2,
+        CliError::Config { .. } => 1,
+    }
+}
+
+// PLACEHOLDER (lead): replaced when the event loop is wired. Everything above is final.
+/// Runs a client, server, bench or snmp command.
+pub fn run(cmd: Command) -> Result<(), RunError> {
+    match cmd {
+        Command::Client(_) => Err(RunError::NotWired("client")),
+        Command::Server(_) => Err(RunError::NotWired("server")),
+        Command::Bench(_) => Err(RunError::NotWired("bench")),
+        Command::Snmp(_) => Err(RunError::NotWired("snmp")),
+        Command::Version | Command::Help(_) => Ok(()),
+    }
+}

@@ -1,0 +1,492 @@
+//! Command-line grammar: the flag table shared by flags and config files, the clap commands built
+//! from it, and the urfave/cli-compatible argv rewrite.
+//!
+//! Go kcptun uses urfave/cli v1, where every flag is spelled `-name` or `--name`, bool flags take
+//! `--flag` or `--flag=true|false`, and a value flag takes the next argument whatever it looks like
+//! (`-key -secret-` sets the key to `-secret-`). clap only knows `--name`, so [`rewrite`] turns a
+//! single-dash multi-letter token naming a known long flag into its double-dash form, leaving alone
+//! a lone `-`, everything after `--`, and any token that is the value of the previous flag.
+//!
+//! Client and server flags are one table ([`SPECS`]): name, aliases, kind, JSON key, defaults per
+//! side. The settings resolver reads the same table, so a flag, its config key and its default can
+//! never drift apart. Every value is collected as a string here and typed by the resolver, which
+//! owns the error messages.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Arg, ArgAction, Command};
+
+/// Value kind of a flag / config key (Go's `string`, `int`, `bool`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Str,
+    Int,
+    Bool,
+}
+
+/// Which subcommand(s) a flag belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Client,
+    Server,
+    Both,
+}
+
+impl Side {
+    pub(crate) fn has(self, client: bool) -> bool {
+        match self {
+            Side::Both => true,
+            Side::Client => client,
+            Side::Server => !client,
+        }
+    }
+}
+
+/// One flag of the client or server.
+#[derive(Debug)]
+pub(crate) struct Spec {
+    /// Long flag name as Go spells it (case-sensitive: `QPPCount`).
+    pub name: &'static str,
+    /// Further long names (`ds` for `datashard`).
+    pub aliases: &'static [&'static str],
+    pub short: Option<char>,
+    pub kind: Kind,
+    pub side: Side,
+    /// Key in a JSON/YAML config file (matched case-insensitively); `None`: not settable there.
+    pub json: Option<&'static str>,
+    /// Defaults as text, parsed like a flag value; `""` for a string means "unset".
+    pub def_client: &'static str,
+    pub def_server: &'static str,
+    pub hidden: bool,
+    pub help: &'static str,
+}
+
+impl Spec {
+    pub(crate) fn default_for(&self, client: bool) -> &'static str {
+        if client {
+            self.def_client
+        } else {
+            self.def_server
+        }
+    }
+}
+
+const fn spec(
+    name: &'static str,
+    kind: Kind,
+    side: Side,
+    def_client: &'static str,
+    def_server: &'static str,
+    help: &'static str,
+) -> Spec {
+    Spec {
+        name,
+        aliases: &[],
+        short: None,
+        kind,
+        side,
+        json: Some(name),
+        def_client,
+        def_server,
+        hidden: false,
+        help,
+    }
+}
+
+const fn both(name: &'static str, kind: Kind, def: &'static str, help: &'static str) -> Spec {
+    spec(name, kind, Side::Both, def, def, help)
+}
+
+const fn hidden(s: Spec) -> Spec {
+    Spec { hidden: true, ..s }
+}
+
+use Kind::{Bool, Int, Str};
+
+/// The client and server flags of Go kcptun (latest), plus ours (`ctl`, `daemon`, `pidfile`,
+/// `halfclose`). `-c` is handled separately (it is not a config key).
+pub(crate) static SPECS: &[Spec] = &[
+    Spec {
+        short: Some('l'),
+        ..spec("localaddr", Str, Side::Client, ":12948", "", "local listen address: host:port, or a unix socket path")
+    },
+    Spec {
+        short: Some('r'),
+        ..spec("remoteaddr", Str, Side::Client, "vps:29900", "", "kcp server address: host:port or host:min-max")
+    },
+    Spec {
+        short: Some('l'),
+        ..spec("listen", Str, Side::Server, "", ":29900", "kcp server listen address: host:port or host:min-max")
+    },
+    Spec {
+        short: Some('t'),
+        ..spec("target", Str, Side::Server, "", "127.0.0.1:12948", "target server address, or a unix socket path")
+    },
+    both("key", Str, "it's a secrect", "pre-shared secret between client and server [env: KCPTUN_KEY]"),
+    both("crypt", Str, "aes", "aes, aes-128, aes-192, aes-128-gcm, salsa20, blowfish, twofish, cast5, 3des, tea, xtea, xor, sm4, none, null"),
+    both("mode", Str, "fast", "profiles: fast3, fast2, fast, normal, manual"),
+    Spec { json: Some("qpp"), ..both("QPP", Bool, "false", "enable Quantum Permutation Pads on stream payloads") },
+    Spec { json: Some("qpp-count"), ..both("QPPCount", Int, "61", "number of QPP pads (a prime is best)") },
+    spec("conn", Int, Side::Client, "1", "", "number of UDP sessions to the server"),
+    spec("autoexpire", Int, Side::Client, "0", "", "seconds a session takes new connections, 0: forever"),
+    spec("scavengettl", Int, Side::Client, "600", "", "seconds an expired session may still live"),
+    both("mtu", Int, "1350", "maximum UDP payload in bytes"),
+    both("ratelimit", Int, "0", "bytes per second per session, 0: unlimited"),
+    spec("sndwnd", Int, Side::Both, "128", "1024", "send window (packets)"),
+    spec("rcvwnd", Int, Side::Both, "512", "1024", "receive window (packets)"),
+    Spec { aliases: &["ds"], ..both("datashard", Int, "10", "Reed-Solomon data shards") },
+    Spec { aliases: &["ps"], ..both("parityshard", Int, "3", "Reed-Solomon parity shards") },
+    both("dscp", Int, "0", "DSCP (6 bits)"),
+    both("nocomp", Bool, "false", "disable compression"),
+    hidden(both("acknodelay", Bool, "false", "flush ACKs immediately")),
+    hidden(both("nodelay", Int, "0", "manual mode: nodelay")),
+    hidden(both("interval", Int, "50", "manual mode: interval (ms)")),
+    hidden(both("resend", Int, "0", "manual mode: fast resend")),
+    hidden(both("nc", Int, "0", "manual mode: no congestion control")),
+    both("sockbuf", Int, "4194304", "per-socket buffer in bytes"),
+    spec("smuxver", Int, Side::Both, "2", "", "smux version, 1 or 2 (server default: detect per session)"),
+    both("smuxbuf", Int, "4194304", "overall de-mux buffer in bytes"),
+    both("framesize", Int, "8192", "smux max frame size"),
+    both("streambuf", Int, "2097152", "per-stream receive buffer in bytes (smux v2)"),
+    both("keepalive", Int, "10", "seconds between heartbeats"),
+    spec("closewait", Int, Side::Both, "0", "30", "seconds to wait before closing both sides of a connection"),
+    both("halfclose", Int, "120", "seconds a half-closed connection may stay idle, 0: forever"),
+    both("snmplog", Str, "", "collect SNMP to this CSV file (Go time layout in the name)"),
+    both("snmpperiod", Int, "60", "SNMP collect period in seconds"),
+    both("log", Str, "", "log to this file instead of stderr"),
+    both("quiet", Bool, "false", "suppress the 'stream open/close' messages"),
+    both("ctl", Str, "", "control socket path (for `kcptun snmp`)"),
+    both("daemon", Bool, "false", "detach and run in the background"),
+    both("pidfile", Str, "", "write the process id to this file"),
+    hidden(both("tcp", Bool, "false", "not supported (fake-TCP transport)")),
+    hidden(both("pprof", Bool, "false", "not supported (Go profiler)")),
+];
+
+/// Builds the clap command of `kcptun client` (`client == true`) or `kcptun server`.
+pub(crate) fn side_command(client: bool) -> Command {
+    let (name, about) = if client {
+        (
+            "client",
+            "kcptun client: TCP listener tunnelled over KCP/UDP to a kcptun server",
+        )
+    } else {
+        (
+            "server",
+            "kcptun server: accepts KCP/UDP sessions and forwards streams to a TCP target",
+        )
+    };
+    let mut cmd = Command::new(name)
+        .bin_name(format!("kcptun {name}"))
+        .about(about)
+        .disable_version_flag(true)
+        .args_override_self(true)
+        .arg(
+            Arg::new("version")
+                .short('v')
+                .long("version")
+                .action(ArgAction::SetTrue)
+                .help("print the version"),
+        )
+        .arg(
+            Arg::new("c")
+                .short('c')
+                .long("c")
+                .visible_alias("config")
+                .value_name("FILE")
+                .num_args(1)
+                .allow_hyphen_values(true)
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("config from a JSON (or .yaml/.yml) file, overriding the command line"),
+        );
+    for s in SPECS.iter().filter(|s| s.side.has(client)) {
+        let def = s.default_for(client);
+        let help = if def.is_empty() || s.kind == Bool {
+            s.help.to_string()
+        } else {
+            format!("{} [default: {def:?}]", s.help)
+        };
+        let mut a = Arg::new(s.name).long(s.name).help(help).hide(s.hidden);
+        for al in s.aliases {
+            a = a.visible_alias(*al);
+        }
+        if let Some(ch) = s.short {
+            // urfave also takes `--l`; clap's names are `&'static str`
+            let long: &'static str = match ch {
+                'l' => "l",
+                'r' => "r",
+                't' => "t",
+                _ => unreachable!("short flags are l, r, t"),
+            };
+            a = a.short(ch).alias(long);
+        }
+        a = match s.kind {
+            Bool => a
+                .num_args(0..=1)
+                .require_equals(true)
+                .default_missing_value("true")
+                .value_name("BOOL")
+                .action(ArgAction::Set),
+            Int | Str => a
+                .num_args(1)
+                .allow_hyphen_values(true)
+                .value_name("VALUE")
+                .action(ArgAction::Set),
+        };
+        cmd = cmd.arg(a);
+    }
+    cmd
+}
+
+// ---------------------------------------------------------------------------------------------
+// bench and snmp (parsing only; the implementations live elsewhere)
+
+/// `kcptun bench …`: measurements of this build.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Parser)]
+#[command(name = "bench", bin_name = "kcptun bench", disable_version_flag = true)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub which: BenchCmd,
+}
+
+/// What `kcptun bench` measures.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum BenchCmd {
+    /// Throughput of a loopback tunnel (client + server in this process).
+    Tunnel(BenchTunnelArgs),
+    /// Cipher throughput, every method.
+    Crypt(BenchCryptArgs),
+    /// FEC encoder/decoder throughput.
+    Fec(BenchFecArgs),
+}
+
+/// `kcptun bench tunnel`.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct BenchTunnelArgs {
+    /// Cipher (same names as `--crypt` of client/server).
+    #[arg(long, default_value = "aes", value_parser = parse_crypt_arg)]
+    pub crypt: String,
+    /// Mode profile: normal, fast, fast2, fast3.
+    #[arg(long, default_value = "fast", value_parser = parse_mode_arg)]
+    pub mode: String,
+    /// FEC data shards.
+    #[arg(long = "ds", visible_alias = "datashard", default_value_t = 10)]
+    pub datashard: u16,
+    /// FEC parity shards.
+    #[arg(long = "ps", visible_alias = "parityshard", default_value_t = 3)]
+    pub parityshard: u16,
+    /// Disable compression.
+    #[arg(long)]
+    pub nocomp: bool,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub duration: u64,
+    /// Also run the Go binaries (/usr/bin/kcptun-client, -server) and compare.
+    #[arg(long = "vs-go")]
+    pub vs_go: bool,
+}
+
+/// `kcptun bench crypt`.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct BenchCryptArgs {
+    /// Bytes per encrypted datagram.
+    #[arg(long, default_value_t = 1400, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub size: u32,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kcptun bench fec`.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct BenchFecArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kcptun snmp`: reads the counters of a running kcptun (through `--ctl`) or a `--snmplog` CSV.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Parser)]
+#[command(name = "snmp", bin_name = "kcptun snmp", disable_version_flag = true)]
+pub struct SnmpArgs {
+    /// Control socket of the running client/server (its `--ctl`).
+    #[arg(long, value_name = "PATH")]
+    pub ctl: Option<PathBuf>,
+    /// Refresh every second until interrupted.
+    #[arg(long)]
+    pub watch: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Read a `--snmplog` CSV file instead of a control socket.
+    #[arg(long, value_name = "CSV")]
+    pub file: Option<PathBuf>,
+    /// Draw the counters as an SVG chart to this file.
+    #[arg(long, value_name = "OUT")]
+    pub svg: Option<PathBuf>,
+}
+
+fn parse_crypt_arg(s: &str) -> Result<String, String> {
+    super::settings::check_crypt(s).map(str::to_string)
+}
+
+fn parse_mode_arg(s: &str) -> Result<String, String> {
+    match s {
+        "normal" | "fast" | "fast2" | "fast3" => Ok(s.to_string()),
+        _ => Err("expected one of normal, fast, fast2, fast3".to_string()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// argv rewrite
+
+/// Long names (with whether they take the next token as value) of `cmd` and its subcommands.
+fn long_names(cmd: &Command, out: &mut Vec<(String, bool)>) {
+    for a in cmd.get_arguments() {
+        let takes_next = a.get_action().takes_values() && !a.is_require_equals_set();
+        for l in a.get_long_and_visible_aliases().into_iter().flatten() {
+            out.push((l.to_string(), takes_next));
+        }
+        if let Some(al) = a.get_all_aliases() {
+            for l in al {
+                out.push((l.to_string(), takes_next));
+            }
+        }
+        if let Some(s) = a.get_short() {
+            out.push((s.to_string(), takes_next));
+        }
+    }
+    for sub in cmd.get_subcommands() {
+        long_names(sub, out);
+    }
+}
+
+/// Rewrites urfave/cli spellings for clap: `-name[=v]` → `--name[=v]` when `name` is a known
+/// multi-letter flag of `cmd`. Values of value-taking flags, a lone `-`, negative numbers and
+/// everything after `--` pass through untouched.
+pub(crate) fn rewrite(cmd: &Command, args: Vec<OsString>) -> Vec<OsString> {
+    let mut names = vec![("help".to_string(), false)];
+    long_names(cmd, &mut names);
+    let lookup = |n: &str| names.iter().find(|(l, _)| l == n).map(|&(_, t)| t);
+    let mut out = Vec::with_capacity(args.len());
+    let mut value_next = false;
+    let mut rest = false;
+    for tok in args {
+        if rest || value_next {
+            value_next = false;
+            out.push(tok);
+            continue;
+        }
+        let Some(s) = tok.to_str() else {
+            out.push(tok);
+            continue;
+        };
+        if s == "--" {
+            rest = true;
+            out.push(tok);
+            continue;
+        }
+        if let Some(body) = s.strip_prefix("--") {
+            let (name, has_eq) = split_eq(body);
+            value_next = !has_eq && lookup(name).unwrap_or(false);
+            out.push(tok);
+            continue;
+        }
+        if let Some(body) = s.strip_prefix('-') {
+            let (name, has_eq) = split_eq(body);
+            if name.chars().count() > 1 {
+                if let Some(takes) = lookup(name) {
+                    value_next = !has_eq && takes;
+                    out.push(OsString::from(format!("-{s}")));
+                    continue;
+                }
+                // `-l:1234` is a short flag with its value attached; anything else that is not a
+                // number is an unknown long flag, reported as `--name` rather than as `-n`.
+                let first = name.chars().next().map(String::from).unwrap_or_default();
+                let attached = lookup(&first).unwrap_or(false);
+                let number = body.starts_with(|c: char| c.is_ascii_digit() || c == '.');
+                if !attached && !number {
+                    out.push(OsString::from(format!("-{s}")));
+                    continue;
+                }
+            } else if name.chars().count() == 1 {
+                // `-l value` (but not `-l:1234` / `-l=x`, whose value is attached)
+                value_next = !has_eq && body.chars().count() == 1 && lookup(name).unwrap_or(false);
+            }
+        }
+        out.push(tok);
+    }
+    out
+}
+
+fn split_eq(body: &str) -> (&str, bool) {
+    match body.split_once('=') {
+        Some((n, _)) => (n, true),
+        None => (body, false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rw(args: &[&str]) -> Vec<String> {
+        let cmd = side_command(true);
+        let v = args.iter().map(OsString::from).collect();
+        rewrite(&cmd, v)
+            .into_iter()
+            .map(|o| o.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn rewrite_rules() {
+        assert_eq!(rw(&["-mtu", "5"]), ["--mtu", "5"]);
+        assert_eq!(rw(&["-mtu=5", "-nocomp"]), ["--mtu=5", "--nocomp"]);
+        assert_eq!(rw(&["-ds", "1", "-ps", "2"]), ["--ds", "1", "--ps", "2"]);
+        assert_eq!(
+            rw(&["-key", "-mtu"]),
+            ["--key", "-mtu"],
+            "value of -key untouched"
+        );
+        assert_eq!(rw(&["-l", "-mtu"]), ["-l", "-mtu"], "value of -l untouched");
+        assert_eq!(rw(&["-l:1", "-mtu", "1"]), ["-l:1", "--mtu", "1"]);
+        assert_eq!(rw(&["-ratelimit", "-5"]), ["--ratelimit", "-5"]);
+        assert_eq!(rw(&["-"]), ["-"]);
+        assert_eq!(rw(&["-5"]), ["-5"]);
+        assert_eq!(rw(&["--", "-mtu"]), ["--", "-mtu"]);
+        assert_eq!(
+            rw(&["-nocomp", "-mtu"]),
+            ["--nocomp", "--mtu"],
+            "bool takes no next token"
+        );
+        assert_eq!(
+            rw(&["-frob"]),
+            ["--frob"],
+            "unknown long names reported as such"
+        );
+        assert_eq!(
+            rw(&["-help", "-version", "-QPPCount", "3"]),
+            ["--help", "--version", "--QPPCount", "3"]
+        );
+    }
+
+    #[test]
+    fn table_is_consistent() {
+        for s in SPECS {
+            for client in [true, false] {
+                if s.side.has(client) && s.kind != Kind::Str {
+                    let d = s.default_for(client);
+                    assert!(
+                        d.is_empty() || d.parse::<i64>().is_ok() || d == "true" || d == "false",
+                        "{}",
+                        s.name
+                    );
+                }
+            }
+        }
+        // building the commands runs clap's debug assertions (duplicate names, …)
+        side_command(true).debug_assert();
+        side_command(false).debug_assert();
+    }
+}
