@@ -49,7 +49,10 @@ fn cpu_seconds() -> f64 {
 }
 
 fn run(v: Variant, secs: f64) -> (f64, f64, f64, bool) {
-    let opts = SockOpts { sockbuf: 4 << 20, ..SockOpts::default() };
+    let opts = SockOpts {
+        sockbuf: 4 << 20,
+        ..SockOpts::default()
+    };
     let mut rx_sock = UdpSock::bind("127.0.0.1:0".parse().unwrap(), &opts).unwrap();
     let mut tx_sock = UdpSock::bind("127.0.0.1:0".parse().unwrap(), &opts).unwrap();
     configure(&mut rx_sock, v);
@@ -65,7 +68,9 @@ fn run(v: Variant, secs: f64) -> (f64, f64, f64, bool) {
     let stop_rx = stop.clone();
     let receiver = std::thread::spawn(move || {
         let mut poll = Poll::new().unwrap();
-        poll.registry().register(rx_sock.socket_mut(), Token(0), Interest::READABLE).unwrap();
+        poll.registry()
+            .register(rx_sock.socket_mut(), Token(0), Interest::READABLE)
+            .unwrap();
         let mut events = Events::with_capacity(4);
         let mut rx = RxBatch::new();
         let mut bytes = 0u64;
@@ -77,7 +82,8 @@ fn run(v: Variant, secs: f64) -> (f64, f64, f64, bool) {
                     Err(e) => panic!("recv: {e}"),
                 }
             }
-            poll.poll(&mut events, Some(Duration::from_millis(50))).unwrap();
+            poll.poll(&mut events, Some(Duration::from_millis(50)))
+                .unwrap();
         }
         bytes
     });
@@ -99,16 +105,37 @@ fn run(v: Variant, secs: f64) -> (f64, f64, f64, bool) {
     let cpu = cpu_seconds() - cpu0;
     let mb = bytes as f64 / 1e6;
     let _ = sent;
-    (mb / elapsed, mb / cpu, sent as f64 * DGRAM as f64 / 1e6 / elapsed, offload)
+    (
+        mb / elapsed,
+        mb / cpu,
+        sent as f64 * DGRAM as f64 / 1e6 / elapsed,
+        offload,
+    )
 }
 
 fn main() {
-    let secs: f64 = std::env::var("UDP_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
+    let secs: f64 = std::env::var("UDP_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
     println!("UDP loopback, {DGRAM}-byte datagrams, {secs} s per variant");
-    println!("{:<10} {:>12} {:>14} {:>12}", "variant", "recv MB/s", "recv MB/cpu-s", "sent MB/s");
+    println!(
+        "{:<10} {:>12} {:>14} {:>12}",
+        "variant", "recv MB/s", "recv MB/cpu-s", "sent MB/s"
+    );
     for v in [Variant::Plain, Variant::Mmsg, Variant::Gso, Variant::GsoGro] {
         let (mbs, mbcpu, sent, offload) = run(v, secs);
-        let note = if offload { "" } else { "  (offload unavailable: fell back)" };
-        println!("{:<10} {:>12.0} {:>14.0} {:>12.0}{note}", format!("{v:?}"), mbs, mbcpu, sent);
+        let note = if offload {
+            ""
+        } else {
+            "  (offload unavailable: fell back)"
+        };
+        println!(
+            "{:<10} {:>12.0} {:>14.0} {:>12.0}{note}",
+            format!("{v:?}"),
+            mbs,
+            mbcpu,
+            sent
+        );
     }
 }

@@ -17,7 +17,12 @@ enum Mode {
 }
 
 fn opts() -> SockOpts {
-    SockOpts { sockbuf: 4 << 20, dscp: 46, v6only: false, reuse_port: false }
+    SockOpts {
+        sockbuf: 4 << 20,
+        dscp: 46,
+        v6only: false,
+        reuse_port: false,
+    }
 }
 
 fn bind(addr: &str, mode: Mode) -> UdpSock {
@@ -81,11 +86,16 @@ fn round_trip(
     let deadline = Instant::now() + Duration::from_secs(20);
     let local = tx_sock.local_addr().unwrap();
     while got.iter().map(Vec::len).sum::<usize>() < count as usize {
-        assert!(Instant::now() < deadline, "timed out; got {:?}", got.iter().map(Vec::len).collect::<Vec<_>>());
+        assert!(
+            Instant::now() < deadline,
+            "timed out; got {:?}",
+            got.iter().map(Vec::len).collect::<Vec<_>>()
+        );
         // Fill the batch: runs of 10 per destination.
         while next < count && !tx.is_full() {
             let d = dsts[(next / 10) as usize % dsts.len()];
-            tx.push_with(d, |b| payload(next, size_of(next), b)).unwrap();
+            tx.push_with(d, |b| payload(next, size_of(next), b))
+                .unwrap();
             next += 1;
         }
         tx_sock.send_batch(&mut tx).unwrap();
@@ -110,7 +120,11 @@ fn round_trip(
     }
     for src in sources.values() {
         assert_eq!(src.port(), local.port(), "source address reported");
-        assert_eq!(src.is_ipv4(), dsts[0].is_ipv4(), "v4-mapped sources come back as IPv4");
+        assert_eq!(
+            src.is_ipv4(),
+            dsts[0].is_ipv4(),
+            "v4-mapped sources come back as IPv4"
+        );
     }
     got
 }
@@ -136,7 +150,11 @@ fn run(mode: Mode, tx_addr: &str, rx_addr: &str) {
         .collect();
     let count = 3000;
     let got = round_trip(&mut a, &dsts, &mut rxs, count);
-    assert_eq!(got, expected(count, 2), "{mode:?}: every datagram, in order, to its destination");
+    assert_eq!(
+        got,
+        expected(count, 2),
+        "{mode:?}: every datagram, in order, to its destination"
+    );
     assert_eq!(a.stats().out_pkts, count as u64);
     let rx_pkts: u64 = rxs.iter().map(|s| s.stats().in_pkts).sum();
     assert_eq!(rx_pkts, count as u64);
@@ -202,7 +220,13 @@ fn gro_coalesced_datagrams_split_exactly() {
     let mut rx = RxBatch::new();
     let mut want = vec![];
     for i in 0..TX_CAP as u32 {
-        let len = if i == 40 { 333 } else if i < 40 { 1350 } else { 700 };
+        let len = if i == 40 {
+            333
+        } else if i < 40 {
+            1350
+        } else {
+            700
+        };
         tx.push_with(dst, |buf| payload(i, len, buf)).unwrap();
         want.push(i);
     }
@@ -218,12 +242,17 @@ fn gro_coalesced_datagrams_split_exactly() {
                     got.push(check(d));
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
             Err(e) => panic!("{e}"),
         }
     }
     assert_eq!(got, want);
-    assert!(calls <= 3, "GRO should deliver 64 datagrams in few calls, took {calls}");
+    assert!(
+        calls <= 3,
+        "GRO should deliver 64 datagrams in few calls, took {calls}"
+    );
     eprintln!("GRO: {} datagrams in {calls} receive calls", got.len());
 }
 
@@ -234,7 +263,9 @@ fn oversized_datagrams_are_truncated() {
     for mode in [Mode::Plain, Mode::Mmsg, Mode::GsoGro] {
         let mut b = bind("127.0.0.1:0", mode);
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        sender.send_to(&[9u8; 4000], b.local_addr().unwrap()).unwrap();
+        sender
+            .send_to(&[9u8; 4000], b.local_addr().unwrap())
+            .unwrap();
         sender.send_to(&[5u8; 20], b.local_addr().unwrap()).unwrap();
         let mut rx = RxBatch::new();
         let mut lens = vec![];
@@ -242,7 +273,9 @@ fn oversized_datagrams_are_truncated() {
         while lens.len() < 2 && Instant::now() < deadline {
             match b.recv_batch(&mut rx) {
                 Ok(_) => lens.extend(rx.iter_mut().map(|(_, d)| (d.len(), d[0]))),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(1)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
                 Err(e) => panic!("{e}"),
             }
         }
@@ -267,8 +300,59 @@ fn socket_options_apply() {
     assert!(r.recv_buffer_size().unwrap() >= 4 << 20);
     assert!(r.send_buffer_size().unwrap() >= 4 << 20);
     assert_eq!(r.tos().unwrap(), 46 << 2);
-    let s6 = UdpSock::bind("[::1]:0".parse().unwrap(), &SockOpts { v6only: true, ..opts() }).unwrap();
+    let s6 = UdpSock::bind(
+        "[::1]:0".parse().unwrap(),
+        &SockOpts {
+            v6only: true,
+            ..opts()
+        },
+    )
+    .unwrap();
     let r6 = socket2::SockRef::from(s6.socket());
     assert_eq!(r6.tclass_v6().unwrap(), 46);
     assert!(r6.only_v6().unwrap());
+}
+
+/// Against a peer that never reads, through a minimal SO_SNDBUF: whatever the kernel does
+/// (loopback frees send-buffer space at once, so it rarely pushes back), every datagram is
+/// either counted as sent or still waiting in the batch, in order; none vanishes.
+#[test]
+fn full_socket_keeps_unsent_datagrams() {
+    for mode in [Mode::Plain, Mode::Mmsg, Mode::Gso] {
+        let small = SockOpts {
+            sockbuf: 1,
+            ..opts()
+        };
+        let mut a = UdpSock::bind("127.0.0.1:0".parse().unwrap(), &small).unwrap();
+        configure_mode(&mut a, mode);
+        let peer = UdpSock::bind("127.0.0.1:0".parse().unwrap(), &small).unwrap();
+        let dst = peer.local_addr().unwrap();
+        let mut tx = TxBatch::new();
+        let (mut pushed, mut sent, mut blocked) = (0u32, 0u64, 0u32);
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_millis(200) {
+            while !tx.is_full() {
+                tx.push_with(dst, |b| payload(pushed, 1350, b)).unwrap();
+                pushed += 1;
+            }
+            sent += a.send_batch(&mut tx).unwrap() as u64;
+            if !tx.is_empty() {
+                blocked += 1;
+                // The front of the batch is the oldest unsent datagram.
+                let (_, d) = tx.get(0).unwrap();
+                assert_eq!(check(d) as u64, sent);
+            }
+        }
+        assert_eq!(sent + tx.len() as u64, pushed as u64, "{mode:?}");
+        assert_eq!(a.stats().out_pkts, sent);
+        eprintln!("{mode:?}: {pushed} pushed, {sent} sent, batch refused {blocked} times");
+    }
+}
+
+fn configure_mode(s: &mut UdpSock, mode: Mode) {
+    match mode {
+        Mode::Plain => s.set_batching(false),
+        Mode::Mmsg => s.set_gso(false),
+        _ => {}
+    }
 }

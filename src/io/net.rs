@@ -30,7 +30,10 @@ impl fmt::Display for ResolveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ResolveError::Malformed(s) => {
-                write!(f, "address {s:?} is not host:port (for example 127.0.0.1:4000 or :4000)")
+                write!(
+                    f,
+                    "address {s:?} is not host:port (for example 127.0.0.1:4000 or :4000)"
+                )
             }
             ResolveError::NotFound(s, Some(e)) => write!(f, "cannot resolve {s:?}: {e}"),
             ResolveError::NotFound(s, None) => write!(f, "cannot resolve {s:?}: no address"),
@@ -117,10 +120,16 @@ impl fmt::Display for BindError {
                     f,
                     "port {port} is already in use; pick another --listen or stop the other process"
                 ),
-                _ => write!(f, "{a} is already in use; pick another path or stop the other process"),
+                _ => write!(
+                    f,
+                    "{a} is already in use; pick another path or stop the other process"
+                ),
             },
             BindError::NotAvailable(a) => {
-                write!(f, "{a} is not an address of this machine; use one of its addresses or :port")
+                write!(
+                    f,
+                    "{a} is not an address of this machine; use one of its addresses or :port"
+                )
             }
             BindError::Denied(a) => write!(
                 f,
@@ -153,7 +162,10 @@ pub fn bind_tcp(addr: SocketAddr) -> Result<mio::net::TcpListener, BindError> {
     match try_bind_tcp(addr) {
         Err(e)
             if addr.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-                && matches!(e.raw_os_error(), Some(libc::EAFNOSUPPORT) | Some(libc::EADDRNOTAVAIL)) =>
+                && matches!(
+                    e.raw_os_error(),
+                    Some(libc::EAFNOSUPPORT) | Some(libc::EADDRNOTAVAIL)
+                ) =>
         {
             let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), addr.port());
             try_bind_tcp(v4).map_err(|e| bind_error(v4.to_string(), e))
@@ -222,7 +234,12 @@ pub fn set_keepalive(s: &mio::net::TcpStream, idle: Option<Duration>) -> io::Res
         None => r.set_keepalive(false),
         Some(d) => {
             let ka = TcpKeepalive::new().with_time(d);
-            #[cfg(any(target_os = "linux", target_os = "android", target_os = "macos", target_os = "freebsd"))]
+            #[cfg(any(
+                target_os = "linux",
+                target_os = "android",
+                target_os = "macos",
+                target_os = "freebsd"
+            ))]
             let ka = ka.with_interval(d);
             r.set_tcp_keepalive(&ka)
         }
@@ -241,12 +258,24 @@ mod tests {
         assert_eq!(split_host_port("host:99999"), None);
         assert_eq!(split_host_port("/tmp/x.sock"), None);
         assert_eq!(resolve(":4000").unwrap(), "[::]:4000".parse().unwrap());
-        assert_eq!(resolve("127.0.0.1:9").unwrap(), "127.0.0.1:9".parse().unwrap());
+        assert_eq!(
+            resolve("127.0.0.1:9").unwrap(),
+            "127.0.0.1:9".parse().unwrap()
+        );
         assert_eq!(resolve("[::1]:9").unwrap(), "[::1]:9".parse().unwrap());
         assert!(resolve("localhost:9").unwrap().ip().is_loopback());
-        assert!(matches!(resolve("nonsense"), Err(ResolveError::Malformed(_))));
-        assert_eq!(Endpoint::parse("127.0.0.1:22"), Endpoint::Tcp("127.0.0.1:22".into()));
-        assert_eq!(Endpoint::parse("/run/x.sock"), Endpoint::Unix("/run/x.sock".into()));
+        assert!(matches!(
+            resolve("nonsense"),
+            Err(ResolveError::Malformed(_))
+        ));
+        assert_eq!(
+            Endpoint::parse("127.0.0.1:22"),
+            Endpoint::Tcp("127.0.0.1:22".into())
+        );
+        assert_eq!(
+            Endpoint::parse("/run/x.sock"),
+            Endpoint::Unix("/run/x.sock".into())
+        );
     }
 
     #[test]

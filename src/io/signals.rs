@@ -67,26 +67,12 @@ extern "C" fn on_signal(sig: libc::c_int) {
     if fd < 0 {
         return;
     }
-    // SAFETY: errno location is thread-local and valid; saved and restored around write(2).
-    let saved = unsafe { *errno_ptr() };
+    // errno is thread-local; save and restore it around write(2) (nix does it portably).
+    let saved = nix::errno::Errno::last_raw();
     let b = sig as u8;
     // SAFETY: write(2) is async-signal-safe; the pointer is to one live byte.
     unsafe { libc::write(fd, &b as *const u8 as *const libc::c_void, 1) };
-    // SAFETY: as above.
-    unsafe { *errno_ptr() = saved };
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-unsafe fn errno_ptr() -> *mut libc::c_int {
-    libc::__errno_location()
-}
-#[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
-unsafe fn errno_ptr() -> *mut libc::c_int {
-    libc::__error()
-}
-#[cfg(any(target_os = "openbsd", target_os = "netbsd"))]
-unsafe fn errno_ptr() -> *mut libc::c_int {
-    libc::__errno()
+    nix::errno::Errno::set_raw(saved);
 }
 
 fn set_handler(sig: libc::c_int, handler: libc::sighandler_t) -> io::Result<()> {
@@ -140,15 +126,23 @@ impl Signals {
         let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         nonblocking_cloexec(rd.as_raw_fd())?;
         nonblocking_cloexec(wr.as_raw_fd())?;
-        if PIPE_WR.compare_exchange(-1, wr.as_raw_fd(), Ordering::SeqCst, Ordering::SeqCst).is_err()
+        if PIPE_WR
+            .compare_exchange(-1, wr.as_raw_fd(), Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
         {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "signal pipe already installed"));
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "signal pipe already installed",
+            ));
         }
         let s = Signals { rd, wr };
         registry.register(&mut SourceFd(&s.rd.as_raw_fd()), token, Interest::READABLE)?;
         set_handler(libc::SIGPIPE, libc::SIG_IGN)?;
         for sig in Signal::ALL {
-            set_handler(sig.number(), on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t)?;
+            set_handler(
+                sig.number(),
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            )?;
         }
         Ok(s)
     }
@@ -161,7 +155,11 @@ impl Signals {
         loop {
             // SAFETY: read(2) into a live buffer of the stated length.
             let n = unsafe {
-                libc::read(self.rd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len())
+                libc::read(
+                    self.rd.as_raw_fd(),
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
+                )
             };
             if n > 0 {
                 for &b in &buf[..n as usize] {
@@ -190,12 +188,8 @@ impl Drop for Signals {
         for sig in Signal::ALL {
             let _ = set_handler(sig.number(), libc::SIG_DFL);
         }
-        let _ = PIPE_WR.compare_exchange(
-            self.wr.as_raw_fd(),
-            -1,
-            Ordering::SeqCst,
-            Ordering::SeqCst,
-        );
+        let _ =
+            PIPE_WR.compare_exchange(self.wr.as_raw_fd(), -1, Ordering::SeqCst, Ordering::SeqCst);
     }
 }
 
@@ -210,7 +204,8 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut got = Vec::new();
         while Instant::now() < deadline && !got.contains(&want) {
-            poll.poll(&mut events, Some(Duration::from_millis(100))).unwrap();
+            poll.poll(&mut events, Some(Duration::from_millis(100)))
+                .unwrap();
             for e in events.iter() {
                 assert_eq!(e.token(), Token(7));
                 got.extend(sigs.drain());

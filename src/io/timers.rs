@@ -71,7 +71,11 @@ impl<K: Copy + Eq + Hash> std::fmt::Debug for TimerQueue<K> {
 impl<K: Copy + Eq + Hash> TimerQueue<K> {
     /// An empty queue.
     pub fn new() -> Self {
-        TimerQueue { heap: BinaryHeap::new(), live: HashMap::new(), next_gen: 0 }
+        TimerQueue {
+            heap: BinaryHeap::new(),
+            live: HashMap::new(),
+            next_gen: 0,
+        }
     }
 
     /// Number of keys with a deadline.
@@ -136,7 +140,8 @@ impl<K: Copy + Eq + Hash> TimerQueue<K> {
     fn settle(&mut self) {
         if self.heap.len() > 2 * self.live.len() + SLACK {
             let live = &self.live;
-            self.heap.retain(|e| matches!(live.get(&e.key), Some(&(g, _)) if g == e.gen));
+            self.heap
+                .retain(|e| matches!(live.get(&e.key), Some(&(g, _)) if g == e.gen));
         }
         while let Some(top) = self.heap.peek() {
             if self.is_live(top) {
@@ -221,7 +226,11 @@ mod tests {
         assert_eq!(q.pop_expired(ms(t0, 50)), Some(2));
         assert_eq!(q.pop_expired(ms(t0, 50)), None);
         q.set(1, ms(t0, 60));
-        assert_eq!(q.pop_expired(ms(t0, 60)), Some(1), "a cancelled key can be set again");
+        assert_eq!(
+            q.pop_expired(ms(t0, 60)),
+            Some(1),
+            "a cancelled key can be set again"
+        );
     }
 
     #[test]
@@ -232,7 +241,11 @@ mod tests {
             for k in 0..10u32 {
                 q.set(k, ms(t0, 1_000_000 - round)); // distinct deadlines, each makes garbage
             }
-            assert!(q.heap_len() <= 2 * q.len() + SLACK + 1, "heap {}", q.heap_len());
+            assert!(
+                q.heap_len() <= 2 * q.len() + SLACK + 1,
+                "heap {}",
+                q.heap_len()
+            );
         }
         assert_eq!(q.len(), 10);
         let mut n = 0;
@@ -270,7 +283,10 @@ mod tests {
                         assert!(at <= ms(t0, now));
                         assert!(model.values().all(|&o| o >= at), "earliest first");
                     }
-                    assert!(model.values().all(|&o| o > ms(t0, now)), "all due keys popped");
+                    assert!(
+                        model.values().all(|&o| o > ms(t0, now)),
+                        "all due keys popped"
+                    );
                 }
             }
             assert_eq!(q.len(), model.len());

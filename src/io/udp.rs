@@ -85,7 +85,12 @@ pub struct SockOpts {
 
 impl Default for SockOpts {
     fn default() -> Self {
-        SockOpts { sockbuf: 4 * 1024 * 1024, dscp: 0, v6only: false, reuse_port: false }
+        SockOpts {
+            sockbuf: 4 * 1024 * 1024,
+            dscp: 0,
+            v6only: false,
+            reuse_port: false,
+        }
     }
 }
 
@@ -203,7 +208,10 @@ impl TxBatch {
         }
         let s = self.slot(i);
         let start = s * MAX_DGRAM;
-        Some((self.dsts[s], &self.buf[start..start + self.lens[s] as usize]))
+        Some((
+            self.dsts[s],
+            &self.buf[start..start + self.lens[s] as usize],
+        ))
     }
 
     /// Removes `n` datagrams from the front.
@@ -243,7 +251,9 @@ impl Default for RxBatch {
 
 impl std::fmt::Debug for RxBatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RxBatch").field("datagrams", &self.n_dgrams).finish()
+        f.debug_struct("RxBatch")
+            .field("datagrams", &self.n_dgrams)
+            .finish()
     }
 }
 
@@ -254,7 +264,11 @@ impl RxBatch {
         RxBatch {
             buf: vec![0u8; RX_ARENA].into_boxed_slice(),
             slot: MAX_DGRAM,
-            msgs: [RxMeta { src: unspec, len: 0, stride: 1 }; RX_MSGS],
+            msgs: [RxMeta {
+                src: unspec,
+                len: 0,
+                stride: 1,
+            }; RX_MSGS],
             n_msgs: 0,
             n_dgrams: 0,
         }
@@ -274,13 +288,16 @@ impl RxBatch {
     /// most [`MAX_DGRAM`] bytes, mutable so the codec can work in place.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (SocketAddr, &mut [u8])> + '_ {
         let msgs = &self.msgs[..self.n_msgs];
-        self.buf.chunks_mut(self.slot).zip(msgs.iter()).flat_map(|(b, m)| {
-            let (src, stride) = (m.src, m.stride);
-            b[..m.len].chunks_mut(stride).map(move |c| {
-                let l = c.len().min(MAX_DGRAM);
-                (src, &mut c[..l])
+        self.buf
+            .chunks_mut(self.slot)
+            .zip(msgs.iter())
+            .flat_map(|(b, m)| {
+                let (src, stride) = (m.src, m.stride);
+                b[..m.len].chunks_mut(stride).map(move |c| {
+                    let l = c.len().min(MAX_DGRAM);
+                    (src, &mut c[..l])
+                })
             })
-        })
     }
 
     /// Prepares for a receive: `slot` bytes per message; returns how many messages fit.
@@ -294,7 +311,11 @@ impl RxBatch {
     /// Records message `i` with `len` bytes and GRO segment size `seg` (0: not coalesced).
     fn set_msg(&mut self, i: usize, src: SocketAddr, len: usize, seg: usize) {
         let len = len.min(self.slot);
-        let stride = if seg == 0 || seg > len { len.max(1) } else { seg };
+        let stride = if seg == 0 || seg > len {
+            len.max(1)
+        } else {
+            seg
+        };
         self.msgs[i] = RxMeta { src, len, stride };
         self.n_msgs = i + 1;
         self.n_dgrams += len.div_ceil(stride);
@@ -365,15 +386,26 @@ impl UdpSock {
             SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
             SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
         };
-        let opts = SockOpts { v6only: remote.is_ipv6(), reuse_port: false, ..*opts };
+        let opts = SockOpts {
+            v6only: remote.is_ipv6(),
+            reuse_port: false,
+            ..*opts
+        };
         Self::bind(local, &opts)
     }
 
     fn from_socket(s: Socket, v6: bool) -> UdpSock {
         let std_sock: std::net::UdpSocket = s.into();
         let sock = mio::net::UdpSocket::from_std(std_sock);
-        let mut u =
-            UdpSock { sock, v6, gso: false, gro: false, batching: true, stats: Snmp::default(), skipped: 0 };
+        let mut u = UdpSock {
+            sock,
+            v6,
+            gso: false,
+            gro: false,
+            batching: true,
+            stats: Snmp::default(),
+            skipped: 0,
+        };
         #[cfg(target_os = "linux")]
         {
             u.gso = gso_supported(u.sock.as_raw_fd());
@@ -647,8 +679,10 @@ impl UdpSock {
                 Err(e) => return Err(e),
                 Ok(n) => {
                     self.stats.in_pkts += n as u64;
-                    self.stats.in_bytes +=
-                        rx.msgs[..rx.n_msgs].iter().map(|m| m.len as u64).sum::<u64>();
+                    self.stats.in_bytes += rx.msgs[..rx.n_msgs]
+                        .iter()
+                        .map(|m| m.len as u64)
+                        .sum::<u64>();
                     return Ok(n);
                 }
             }
@@ -711,7 +745,13 @@ impl UdpSock {
         // SAFETY: `hdrs[..cap]` point into `iovs`, `addrs`, `cmsgs` and `rx.buf`, all alive and
         // unmoved for the duration of the call; lengths match the buffers.
         let r = unsafe {
-            libc::recvmmsg(fd, hdrs.as_mut_ptr(), cap as _, libc::MSG_DONTWAIT as _, std::ptr::null_mut())
+            libc::recvmmsg(
+                fd,
+                hdrs.as_mut_ptr(),
+                cap as _,
+                libc::MSG_DONTWAIT as _,
+                std::ptr::null_mut(),
+            )
         };
         if r < 0 {
             return Err(io::Error::last_os_error());
@@ -728,7 +768,8 @@ impl UdpSock {
                     let mut c = libc::CMSG_FIRSTHDR(h);
                     while !c.is_null() {
                         if (*c).cmsg_level == SOL_UDP && (*c).cmsg_type == UDP_GRO {
-                            let v = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::c_int);
+                            let v =
+                                std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::c_int);
                             seg = v.max(0) as usize;
                         }
                         c = libc::CMSG_NXTHDR(h, c);
@@ -789,7 +830,11 @@ fn set_buf(s: &Socket, size: usize, recv: bool) -> io::Result<()> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         use std::os::fd::AsRawFd;
-        let opt = if recv { libc::SO_RCVBUFFORCE } else { libc::SO_SNDBUFFORCE };
+        let opt = if recv {
+            libc::SO_RCVBUFFORCE
+        } else {
+            libc::SO_SNDBUFFORCE
+        };
         let v = size.min(i32::MAX as usize) as libc::c_int;
         if set_int_opt(s.as_raw_fd(), libc::SOL_SOCKET, opt, v).is_ok() {
             return Ok(());
@@ -854,7 +899,13 @@ fn gso_supported(fd: libc::c_int) -> bool {
             let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
             // SAFETY: passes a pointer to a live c_int and its size, which the kernel updates.
             let r = unsafe {
-                libc::getsockopt(fd, SOL_UDP, UDP_SEGMENT, &mut v as *mut _ as *mut libc::c_void, &mut len)
+                libc::getsockopt(
+                    fd,
+                    SOL_UDP,
+                    UDP_SEGMENT,
+                    &mut v as *mut _ as *mut libc::c_void,
+                    &mut len,
+                )
             };
             let ok = r == 0;
             GSO_STATE.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
@@ -872,7 +923,9 @@ fn write_sockaddr(a: SocketAddr, out: &mut libc::sockaddr_storage) -> libc::sock
             let sin = unsafe { &mut *(out as *mut _ as *mut libc::sockaddr_in) };
             sin.sin_family = libc::AF_INET as libc::sa_family_t;
             sin.sin_port = v4.port().to_be();
-            sin.sin_addr = libc::in_addr { s_addr: u32::from_ne_bytes(v4.ip().octets()) };
+            sin.sin_addr = libc::in_addr {
+                s_addr: u32::from_ne_bytes(v4.ip().octets()),
+            };
             std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t
         }
         SocketAddr::V6(v6) => {
@@ -881,7 +934,9 @@ fn write_sockaddr(a: SocketAddr, out: &mut libc::sockaddr_storage) -> libc::sock
             sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
             sin6.sin6_port = v6.port().to_be();
             sin6.sin6_flowinfo = v6.flowinfo().to_be();
-            sin6.sin6_addr = libc::in6_addr { s6_addr: v6.ip().octets() };
+            sin6.sin6_addr = libc::in6_addr {
+                s6_addr: v6.ip().octets(),
+            };
             sin6.sin6_scope_id = v6.scope_id();
             std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t
         }
@@ -896,7 +951,10 @@ fn read_sockaddr(s: &libc::sockaddr_storage, len: usize) -> Option<SocketAddr> {
             // SAFETY: family and length say the storage holds a sockaddr_in.
             let sin = unsafe { &*(s as *const _ as *const libc::sockaddr_in) };
             let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
-            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(sin.sin_port),
+            )))
         }
         libc::AF_INET6 if len >= std::mem::size_of::<libc::sockaddr_in6>() => {
             // SAFETY: family and length say the storage holds a sockaddr_in6.
@@ -928,13 +986,20 @@ mod tests {
     fn inspect(h: &libc::msghdr) -> Seen {
         // SAFETY: test-only reads of headers `send_mmsg_via` just built from live buffers.
         unsafe {
-            let dst = read_sockaddr(&*(h.msg_name as *const libc::sockaddr_storage), h.msg_namelen as usize)
-                .map(unmap)
-                .unwrap();
+            let dst = read_sockaddr(
+                &*(h.msg_name as *const libc::sockaddr_storage),
+                h.msg_namelen as usize,
+            )
+            .map(unmap)
+            .unwrap();
+            #[allow(clippy::unnecessary_cast)] // msg_iovlen is c_int on musl
             let iovs = std::slice::from_raw_parts(h.msg_iov, h.msg_iovlen as usize);
             let mut payload = Vec::new();
             for v in iovs {
-                payload.extend_from_slice(std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len));
+                payload.extend_from_slice(std::slice::from_raw_parts(
+                    v.iov_base as *const u8,
+                    v.iov_len,
+                ));
             }
             let mut seg = None;
             if !h.msg_control.is_null() {
@@ -942,7 +1007,12 @@ mod tests {
                 assert_eq!(((*c).cmsg_level, (*c).cmsg_type), (SOL_UDP, UDP_SEGMENT));
                 seg = Some(std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const u16));
             }
-            Seen { dst, payload, iovs: iovs.len(), seg }
+            Seen {
+                dst,
+                payload,
+                iovs: iovs.len(),
+                seg,
+            }
         }
     }
 
@@ -985,13 +1055,33 @@ mod tests {
             .unwrap();
         assert_eq!(n, 10);
         assert!(tx.is_empty());
-        let cat = |r: std::ops::Range<usize>| plan[r].iter().flat_map(|(_, p)| p.clone()).collect::<Vec<u8>>();
+        let cat = |r: std::ops::Range<usize>| {
+            plan[r]
+                .iter()
+                .flat_map(|(_, p)| p.clone())
+                .collect::<Vec<u8>>()
+        };
         assert_eq!(
             seen,
             vec![
-                Seen { dst: a, payload: cat(0..6), iovs: 6, seg: Some(1000) },
-                Seen { dst: a, payload: cat(6..7), iovs: 1, seg: None },
-                Seen { dst: b, payload: cat(7..10), iovs: 3, seg: Some(1000) },
+                Seen {
+                    dst: a,
+                    payload: cat(0..6),
+                    iovs: 6,
+                    seg: Some(1000)
+                },
+                Seen {
+                    dst: a,
+                    payload: cat(6..7),
+                    iovs: 1,
+                    seg: None
+                },
+                Seen {
+                    dst: b,
+                    payload: cat(7..10),
+                    iovs: 3,
+                    seg: Some(1000)
+                },
             ]
         );
         assert_eq!(u.stats().out_pkts, 10);
@@ -1003,7 +1093,8 @@ mod tests {
         let (a, b) = (A.parse().unwrap(), B.parse().unwrap());
         let mut tx = TxBatch::new();
         for i in 0..TX_CAP {
-            tx.push(if i % 2 == 0 { a } else { b }, &dgram(i, 100 + i)).unwrap();
+            tx.push(if i % 2 == 0 { a } else { b }, &dgram(i, 100 + i))
+                .unwrap();
         }
         assert_eq!(tx.push(a, b"x"), Err(TxFull));
         let mut u = sock(true);
@@ -1029,7 +1120,11 @@ mod tests {
         assert_eq!(tx.len(), TX_CAP - 3);
         for i in 0..tx.len() {
             let (d, p) = tx.get(i).unwrap();
-            assert_eq!(p, &dgram(i + 3, 103 + i)[..], "datagram {i} kept intact and in order");
+            assert_eq!(
+                p,
+                &dgram(i + 3, 103 + i)[..],
+                "datagram {i} kept intact and in order"
+            );
             assert_eq!(d, if (i + 3) % 2 == 0 { a } else { b });
         }
         // Room again after the partial send; the ring wraps correctly.
@@ -1137,7 +1232,10 @@ mod tests {
         // A length the kernel cannot report (beyond the slot) is clamped, not trusted.
         rx.reset(MAX_DGRAM);
         rx.set_msg(0, s1, 9000, 0);
-        assert_eq!(rx.iter_mut().map(|(_, d)| d.len()).collect::<Vec<_>>(), vec![MAX_DGRAM]);
+        assert_eq!(
+            rx.iter_mut().map(|(_, d)| d.len()).collect::<Vec<_>>(),
+            vec![MAX_DGRAM]
+        );
         rx.set_msg(1, s2, 0, 0);
         assert_eq!(rx.len(), 1, "an empty datagram yields nothing");
     }
