@@ -1,4 +1,4 @@
-//! Addresses and stream sockets: resolving `host:port`, binding TCP and unix-socket listeners
+//! Addresses and listeners: resolving `host:port`, binding UDP, TCP and unix-socket listeners
 //! with errors a user can act on, non-blocking connects to the target, TCP options.
 //!
 //! Resolution follows Go: an empty host (`":4000"`) means every address of both families, which
@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
+
+use crate::io::udp::{SockOpts, UdpSock};
 
 /// Why `host:port` did not resolve.
 #[derive(Debug)]
@@ -174,6 +176,24 @@ pub fn bind_tcp(addr: SocketAddr) -> Result<mio::net::TcpListener, BindError> {
     }
 }
 
+/// Binds the UDP socket of a server listener with `opts`. `[::]` is dual-stack unless
+/// `opts.v6only`; if IPv6 is unavailable, the IPv4 wildcard is used instead.
+pub fn bind_udp(addr: SocketAddr, opts: &SockOpts) -> Result<UdpSock, BindError> {
+    match UdpSock::bind(addr, opts) {
+        Err(e)
+            if addr.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+                && matches!(
+                    e.raw_os_error(),
+                    Some(libc::EAFNOSUPPORT) | Some(libc::EADDRNOTAVAIL)
+                ) =>
+        {
+            let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), addr.port());
+            UdpSock::bind(v4, opts).map_err(|e| bind_error(v4.to_string(), e))
+        }
+        r => r.map_err(|e| bind_error(addr.to_string(), e)),
+    }
+}
+
 fn try_bind_tcp(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
     let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     if addr.is_ipv6() {
@@ -291,6 +311,23 @@ mod tests {
                 addr.port()
             )
         );
+    }
+
+    #[test]
+    fn udp_port_in_use_and_dual_stack_wildcard() {
+        let opts = SockOpts::default();
+        let a = bind_udp("127.0.0.1:0".parse().unwrap(), &opts).unwrap();
+        let addr = a.local_addr().unwrap();
+        let e = bind_udp(addr, &opts).unwrap_err();
+        assert!(matches!(e, BindError::InUse(_)), "{e:?}");
+        assert!(e
+            .to_string()
+            .starts_with(&format!("port {} is already in use", addr.port())));
+        let w = bind_udp(resolve(":0").unwrap(), &opts).unwrap();
+        let port = w.local_addr().unwrap().port();
+        // The wildcard socket also holds the IPv4 port.
+        let e = bind_udp(format!("127.0.0.1:{port}").parse().unwrap(), &opts).unwrap_err();
+        assert!(matches!(e, BindError::InUse(_)), "{e:?}");
     }
 
     #[test]
