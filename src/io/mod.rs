@@ -1,1 +1,6 @@
 //! Everything the OS touches: the mio event loop, UDP and TCP sockets, timers, signals.
+
+pub mod net;
+pub mod signals;
+pub mod timers;
+pub mod udp;
