@@ -16,7 +16,10 @@ use serde_json::Value;
 const CRYPT: usize = 20;
 
 fn cases() -> Vec<Value> {
-    common::load("fec.json")["cases"].as_array().expect("cases").clone()
+    common::load("fec.json")["cases"]
+        .as_array()
+        .expect("cases")
+        .clone()
 }
 
 fn n(v: &Value) -> u64 {
@@ -55,7 +58,10 @@ fn run_encoder(
         let mut buf = vec![0xAAu8; crypt + FEC_HEADER];
         buf.extend_from_slice(kcp);
         let ready = enc.encode(now, &mut buf[crypt..]);
-        assert!(buf[..crypt].iter().all(|&b| b == 0xAA), "crypt header room touched");
+        assert!(
+            buf[..crypt].iter().all(|&b| b == 0xAA),
+            "crypt header room touched"
+        );
         sent.push(buf[crypt..].to_vec());
         let mut polled = 0;
         while let Some(len) = enc.poll_parity(&mut out[crypt..]) {
@@ -97,12 +103,24 @@ fn encoder_matches_vectors_at_offset_0_and_20() {
             let got = run_encoder(&mut enc, t0, &inputs, &gaps, crypt);
             assert_eq!(got.len(), want.len(), "{}", c["comment"]);
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert_eq!(hex::encode(g), hex::encode(w), "case {} packet {i}", c["comment"]);
+                assert_eq!(
+                    hex::encode(g),
+                    hex::encode(w),
+                    "case {} packet {i}",
+                    c["comment"]
+                );
             }
             for (g, e) in got.iter().zip(c["emitted"].as_array().unwrap()) {
-                let kind = if e["type"] == "data" { PacketKind::Data } else { PacketKind::Parity };
+                let kind = if e["type"] == "data" {
+                    PacketKind::Data
+                } else {
+                    PacketKind::Parity
+                };
                 assert_eq!(classify(g), kind);
-                assert_eq!(u32::from_le_bytes(g[0..4].try_into().unwrap()) as u64, n(&e["seqid"]));
+                assert_eq!(
+                    u32::from_le_bytes(g[0..4].try_into().unwrap()) as u64,
+                    n(&e["seqid"])
+                );
             }
             assert_eq!(enc.stats().fec_parity_shards, 0);
         }
@@ -112,19 +130,31 @@ fn encoder_matches_vectors_at_offset_0_and_20() {
 #[test]
 fn skipped_parity_needs_the_gap() {
     // The same skipped-parity inputs without the 600 ms gap do get parity for group 0.
-    let c = cases().into_iter().find(|c| c.get("kcp_inputs_hex").is_none()).unwrap();
+    let c = cases()
+        .into_iter()
+        .find(|c| c.get("kcp_inputs_hex").is_none())
+        .unwrap();
     let inputs = kcp_inputs(&c);
     let t0 = Instant::now();
     let mut enc = FecEncoder::new(3, 2, t0).unwrap();
     let gaps = vec![Duration::from_millis(499); inputs.len()];
     let got = run_encoder(&mut enc, t0, &inputs, &gaps, 0);
-    let kinds: Vec<u16> = got.iter().map(|p| u16::from_le_bytes([p[4], p[5]])).collect();
-    assert_eq!(kinds, [TYPE_DATA, TYPE_DATA, TYPE_DATA, TYPE_PARITY, TYPE_PARITY].repeat(2));
+    let kinds: Vec<u16> = got
+        .iter()
+        .map(|p| u16::from_le_bytes([p[4], p[5]]))
+        .collect();
+    assert_eq!(
+        kinds,
+        [TYPE_DATA, TYPE_DATA, TYPE_DATA, TYPE_PARITY, TYPE_PARITY].repeat(2)
+    );
     // Exactly 500 ms skips.
     let mut enc = FecEncoder::new(3, 2, t0).unwrap();
     let gaps = vec![Duration::from_millis(500); inputs.len()];
     let got = run_encoder(&mut enc, t0, &inputs, &gaps, 0);
-    let seqids: Vec<u32> = got.iter().map(|p| u32::from_le_bytes(p[0..4].try_into().unwrap())).collect();
+    let seqids: Vec<u32> = got
+        .iter()
+        .map(|p| u32::from_le_bytes(p[0..4].try_into().unwrap()))
+        .collect();
     assert_eq!(seqids, [0, 1, 2, 5, 6, 7]);
 }
 
@@ -132,7 +162,9 @@ fn skipped_parity_needs_the_gap() {
 fn decoder_matches_vectors() {
     let mut checked = 0;
     for c in cases() {
-        let Some(dec_v) = c.get("decode") else { continue };
+        let Some(dec_v) = c.get("decode") else {
+            continue;
+        };
         let (ds, ps) = (n(&c["ds"]) as usize, n(&c["ps"]) as usize);
         let emitted: Vec<Vec<u8>> = c["emitted"]
             .as_array()
@@ -141,7 +173,12 @@ fn decoder_matches_vectors() {
             .map(|e| common::unhex(&e["hex"]))
             .collect();
         let inputs = kcp_inputs(&c);
-        let lost: Vec<u64> = dec_v["lost_emitted_indexes"].as_array().unwrap().iter().map(n).collect();
+        let lost: Vec<u64> = dec_v["lost_emitted_indexes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(n)
+            .collect();
         let mut dec = FecDecoder::new(ds, ps).unwrap();
         let mut recovered_total = 0;
         for step in dec_v["delivery"].as_array().unwrap() {
@@ -155,8 +192,14 @@ fn decoder_matches_vectors() {
             assert_eq!(got, want.len(), "{} step {idx}", c["comment"]);
             for r in want {
                 let shard = dec.poll_recovered_shard().expect("recovered shard");
-                assert_eq!(hex::encode(shard), r["recovered_shard_hex"].as_str().unwrap());
-                assert_eq!(u16::from_le_bytes([shard[0], shard[1]]) as u64, n(&r["size_field"]));
+                assert_eq!(
+                    hex::encode(shard),
+                    r["recovered_shard_hex"].as_str().unwrap()
+                );
+                assert_eq!(
+                    u16::from_le_bytes([shard[0], shard[1]]) as u64,
+                    n(&r["size_field"])
+                );
             }
             assert!(dec.poll_recovered_shard().is_none());
             // Again through poll_recovered: the KCP bytes.
@@ -248,7 +291,9 @@ fn lossy_run(
     let mut packets: Vec<(usize, Option<usize>, Vec<u8>)> = Vec::new(); // (group, data index, pkt)
     let mut out = vec![0u8; 1500];
     for (k, &len) in lens.iter().enumerate() {
-        let kcp: Vec<u8> = (0..len).map(|b| (b as u8).wrapping_mul(31).wrapping_add(k as u8)).collect();
+        let kcp: Vec<u8> = (0..len)
+            .map(|b| (b as u8).wrapping_mul(31).wrapping_add(k as u8))
+            .collect();
         let mut buf = vec![0u8; FEC_HEADER];
         buf.extend_from_slice(&kcp);
         enc.encode(t0 + Duration::from_millis(k as u64), &mut buf);

@@ -83,7 +83,9 @@ pub enum FecConfigError {
 impl fmt::Display for FecConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FecConfigError::ZeroShards => f.write_str("FEC data and parity shard counts must be >= 1"),
+            FecConfigError::ZeroShards => {
+                f.write_str("FEC data and parity shard counts must be >= 1")
+            }
             FecConfigError::TooManyShards => f.write_str("FEC data + parity shards must be <= 256"),
         }
     }
