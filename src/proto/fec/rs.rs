@@ -6,10 +6,22 @@
 //! klauspost/reedsolomon (kcp-go) and `reed-solomon-erasure` share: `V[r][c] = r^c`, `M = V ×
 //! inverse(top ds rows of V)`; tests compare it with `fec.json` and with the crate's own codec.
 
-use reed_solomon_erasure::galois_8::{div, exp, mul, mul_slice, mul_slice_xor};
+use reed_solomon_erasure::galois_8::{div, exp, mul_slice, mul_slice_xor};
 
-/// Inverts the `k`×`k` row-major matrix in `a` into `inv` by Gauss-Jordan elimination.
-/// `a` is destroyed. Returns false when the matrix is singular.
+/// Rows `dst` (mutable) and `src` (shared) of a row-major matrix with rows of `k` bytes.
+fn two_rows(m: &mut [u8], k: usize, dst: usize, src: usize) -> (&mut [u8], &[u8]) {
+    debug_assert_ne!(dst, src);
+    if dst < src {
+        let (lo, hi) = m.split_at_mut(src * k);
+        (&mut lo[dst * k..(dst + 1) * k], &hi[..k])
+    } else {
+        let (lo, hi) = m.split_at_mut(dst * k);
+        (&mut hi[..k], &lo[src * k..(src + 1) * k])
+    }
+}
+
+/// Inverts the `k`×`k` row-major matrix in `a` into `inv` by Gauss-Jordan elimination with
+/// whole-row operations. `a` is destroyed. Returns false when the matrix is singular.
 pub(crate) fn invert(a: &mut [u8], inv: &mut [u8], k: usize) -> bool {
     let a = &mut a[..k * k];
     let inv = &mut inv[..k * k];
@@ -17,37 +29,37 @@ pub(crate) fn invert(a: &mut [u8], inv: &mut [u8], k: usize) -> bool {
     for i in 0..k {
         inv[i * k + i] = 1;
     }
+    let mut tmp = [0u8; 256];
     for col in 0..k {
         // Find a pivot row at or below `col`.
         let Some(p) = (col..k).find(|&r| a[r * k + col] != 0) else {
             return false;
         };
         if p != col {
-            for c in 0..k {
-                a.swap(p * k + c, col * k + c);
-                inv.swap(p * k + c, col * k + c);
+            for m in [&mut *a, &mut *inv] {
+                let (x, y) = two_rows(m, k, col, p);
+                tmp[..k].copy_from_slice(x);
+                x.copy_from_slice(y);
+                m[p * k..(p + 1) * k].copy_from_slice(&tmp[..k]);
             }
         }
         // Scale the pivot row to make the pivot 1.
-        let piv = a[col * k + col];
-        if piv != 1 {
-            for c in 0..k {
-                a[col * k + c] = div(a[col * k + c], piv);
-                inv[col * k + c] = div(inv[col * k + c], piv);
+        let scale = div(1, a[col * k + col]);
+        if scale != 1 {
+            for m in [&mut *a, &mut *inv] {
+                tmp[..k].copy_from_slice(&m[col * k..(col + 1) * k]);
+                mul_slice(scale, &tmp[..k], &mut m[col * k..(col + 1) * k]);
             }
         }
         // Eliminate the column from every other row.
         for r in 0..k {
-            if r == col {
-                continue;
-            }
             let f = a[r * k + col];
-            if f == 0 {
+            if r == col || f == 0 {
                 continue;
             }
-            for c in 0..k {
-                a[r * k + c] ^= mul(f, a[col * k + c]);
-                inv[r * k + c] ^= mul(f, inv[col * k + c]);
+            for m in [&mut *a, &mut *inv] {
+                let (dst, src) = two_rows(m, k, r, col);
+                mul_slice_xor(f, src, dst);
             }
         }
     }
@@ -86,14 +98,16 @@ impl Codec {
         // The top of a Vandermonde matrix with distinct points is always invertible.
         let ok = invert(&mut top, &mut top_inv, ds);
         debug_assert!(ok);
+        // M = V × top⁻¹: the top ds rows are the identity; parity row r is
+        // XOR over i of V[r][i] · (row i of top⁻¹).
         let mut matrix = vec![0u8; n * ds];
-        for r in 0..n {
-            for c in 0..ds {
-                let mut acc = 0u8;
-                for i in 0..ds {
-                    acc ^= mul(vand[r * ds + i], top_inv[i * ds + c]);
-                }
-                matrix[r * ds + c] = acc;
+        for i in 0..ds {
+            matrix[i * ds + i] = 1;
+        }
+        for r in ds..n {
+            let out = &mut matrix[r * ds..(r + 1) * ds];
+            for i in 0..ds {
+                mul_slice_xor(vand[r * ds + i], &top_inv[i * ds..(i + 1) * ds], out);
             }
         }
         Codec {
