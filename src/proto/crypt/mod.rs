@@ -13,6 +13,7 @@
 //! method names are an error ([`UnknownCipher`]); unlike Go kcptun we never fall back to `aes`.
 
 mod cfb;
+mod des;
 mod tea;
 mod twofish;
 
@@ -26,6 +27,7 @@ use cipher::{KeyInit, KeyIvInit, StreamCipher};
 use sha1::Sha1;
 
 use self::cfb::Cfb;
+use self::des::TdesEde3;
 use self::tea::{Tea, Xtea};
 use self::twofish::Twofish;
 use super::rng::Rng;
@@ -220,7 +222,7 @@ enum Inner {
     Blowfish(Box<Cfb<blowfish::Blowfish>>),
     Twofish(Box<Cfb<Twofish>>),
     Cast5(Box<Cfb<cast5::Cast5>>),
-    TripleDes(Box<Cfb<des::TdesEde3>>),
+    TripleDes(Box<Cfb<TdesEde3>>),
     Tea(Cfb<Tea>),
     Xtea(Box<Cfb<Xtea>>),
     Xor(Box<[u8; XOR_PAD_LEN]>),
@@ -273,7 +275,7 @@ impl Crypt {
             Method::TripleDes => {
                 let mut k = [0u8; 24];
                 k.copy_from_slice(&pass[..24]);
-                Inner::TripleDes(Box::new(Cfb::new(des::TdesEde3::new(&k.into()))))
+                Inner::TripleDes(Box::new(Cfb::new(TdesEde3::new(&k))))
             }
             Method::Tea => Inner::Tea(Cfb::new(Tea::new(&k16))),
             Method::Xtea => Inner::Xtea(Box::new(Cfb::new(Xtea::new(&k16)))),
