@@ -66,7 +66,10 @@ fn exchange_matches_kcp_go() {
     let ts = u32::from_le_bytes(want_tx[0][8..12].try_into().unwrap());
     let t0 = Instant::now();
     let mut cfg = KcpConfig::from_mode("fast", (0, 0, 0, 0));
-    assert_eq!((cfg.nodelay, cfg.interval_ms, cfg.resend, cfg.nc), (false, 30, 2, true));
+    assert_eq!(
+        (cfg.nodelay, cfg.interval_ms, cfg.resend, cfg.nc),
+        (false, 30, 2, true)
+    );
     cfg.mtu = 1322;
     cfg.snd_wnd = 128;
     cfg.rcv_wnd = 512;

@@ -138,16 +138,10 @@ mod tests {
             Err(InputError::Truncated)
         );
         buf[4] = 85;
-        assert_eq!(
-            Header::parse(&buf, 0x11223344),
-            Err(InputError::BadCommand)
-        );
+        assert_eq!(Header::parse(&buf, 0x11223344), Err(InputError::BadCommand));
         // An absurd length is a truncation, not a panic.
         buf[4] = CMD_PUSH;
         buf[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(
-            Header::parse(&buf, 0x11223344),
-            Err(InputError::Truncated)
-        );
+        assert_eq!(Header::parse(&buf, 0x11223344), Err(InputError::Truncated));
     }
 }
