@@ -113,7 +113,6 @@ pub struct Kcp {
     /// Out-of-order receive ring, slot `(rcv_head + (sn - rcv_nxt)) % rcv_wnd`.
     rcv_ring: Vec<Option<Vec<u8>>>,
     rcv_head: usize,
-    rcv_ring_used: usize,
     /// In-order data ready for `recv`; `rcv_off` bytes of the front are already read.
     rcv_queue: VecDeque<Vec<u8>>,
     rcv_off: usize,
@@ -167,7 +166,6 @@ impl Kcp {
             snd_buf: VecDeque::new(),
             rcv_ring: Vec::new(),
             rcv_head: 0,
-            rcv_ring_used: 0,
             rcv_queue: VecDeque::new(),
             rcv_off: 0,
             readable: 0,
@@ -326,13 +324,11 @@ impl Kcp {
         let old_len = self.rcv_ring.len();
         let mut ring: Vec<Option<Vec<u8>>> = Vec::new();
         ring.resize_with(wnd as usize, || None);
-        let mut used = 0;
         for off in 0..old_len {
             let idx = (self.rcv_head + off) % old_len;
             if let Some(b) = self.rcv_ring[idx].take() {
-                if off < wnd as usize {
-                    ring[off] = Some(b);
-                    used += 1;
+                if let Some(slot) = ring.get_mut(off) {
+                    *slot = Some(b);
                 } else {
                     self.give_buf(b);
                 }
@@ -340,7 +336,6 @@ impl Kcp {
         }
         self.rcv_ring = ring;
         self.rcv_head = 0;
-        self.rcv_ring_used = used;
         self.rcv_wnd = wnd;
         self.move_ready();
     }
@@ -427,7 +422,6 @@ impl Kcp {
             let Some(b) = self.rcv_ring[self.rcv_head].take() else {
                 break;
             };
-            self.rcv_ring_used -= 1;
             self.readable += b.len();
             if b.is_empty() {
                 self.give_buf(b);
@@ -455,6 +449,9 @@ impl Kcp {
         if pkt.len() < OVERHEAD {
             self.stats.kcp_in_errors += 1;
             return Err(InputError::Truncated);
+        }
+        if self.is_idle() {
+            self.realign_timer(now);
         }
         let cur = self.clock(now);
         let prev_una = self.snd_una;
@@ -523,7 +520,7 @@ impl Kcp {
                     .wrapping_add((mss * mss) / self.incr.max(1) + mss / 16);
                 if (self.cwnd as u64 + 1) * mss as u64 <= self.incr as u64 {
                     self.cwnd = if mss > 0 {
-                        ((self.incr as u64 + mss as u64 - 1) / mss as u64) as u32
+                        (self.incr as u64).div_ceil(mss as u64) as u32
                     } else {
                         self.incr.wrapping_add(mss).wrapping_sub(1)
                     };
@@ -634,7 +631,6 @@ impl Kcp {
         let mut b = self.take_buf();
         b.extend_from_slice(data);
         self.rcv_ring[slot] = Some(b);
-        self.rcv_ring_used += 1;
         self.move_ready();
         false
     }
@@ -667,15 +663,44 @@ impl Kcp {
     /// Runs what is due at `now`: the interval flush (which also covers RTOs and probes).
     /// Calls before [`Kcp::poll_timeout`] are harmless no-ops.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.is_idle() {
+            self.realign_timer(now);
+            return;
+        }
         if now >= self.next_flush_at {
             self.request(true, true);
             self.next_flush_at = now + Duration::from_millis(self.interval as u64);
         }
     }
 
-    /// When [`Kcp::handle_timeout`] next has work.
+    /// When [`Kcp::handle_timeout`] next has work; `None` while the session is idle (nothing to
+    /// send, acknowledge, retransmit or probe), so idle sessions cost no wake-ups. The interval
+    /// flushes keep their phase across idle spells.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        Some(self.next_flush_at)
+        (!self.is_idle()).then_some(self.next_flush_at)
+    }
+
+    /// Nothing for an interval flush to do: it would emit nothing and change nothing.
+    fn is_idle(&self) -> bool {
+        self.snd_buf.is_empty()
+            && self.snd_queue.is_empty()
+            && self.acklist.is_empty()
+            && !self.ask_send
+            && !self.ask_tell
+            && self.rmt_wnd != 0
+            && self.plan.is_none()
+            && !self.want.any
+    }
+
+    /// After an idle spell the interval deadline may lie in the past: move it to the next tick
+    /// of the same phase, as kcp-go's never-stopping update timer would have.
+    fn realign_timer(&mut self, now: Instant) {
+        if self.next_flush_at < now {
+            let iv = self.interval.max(1) as u128;
+            let late = (now - self.next_flush_at).as_millis();
+            let ticks = (late / iv + 1) as u64;
+            self.next_flush_at += Duration::from_millis(ticks.saturating_mul(iv as u64));
+        }
     }
 
     fn request(&mut self, full: bool, timer: bool) {
@@ -957,7 +982,7 @@ impl Kcp {
             }
         }
         let next = now + Duration::from_millis(plan.min_rto.max(1) as u64);
-        if plan.timer || next < self.next_flush_at {
+        if plan.timer || next < self.next_flush_at || self.next_flush_at < now {
             self.next_flush_at = next;
         }
         Step::Done

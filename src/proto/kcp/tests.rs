@@ -27,7 +27,7 @@ fn drain(k: &mut Kcp, now: Instant) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut buf = [0u8; 1500];
     while let Some(n) = k.poll_transmit(now, &mut buf) {
-        assert!(n >= OVERHEAD && n <= 1500);
+        assert!((OVERHEAD..=1500).contains(&n));
         out.push(buf[..n].to_vec());
     }
     out
@@ -440,6 +440,33 @@ fn poll_transmit_is_resumable() {
 }
 
 #[test]
+fn idle_session_has_no_timer_and_keeps_its_phase() {
+    let t0 = Instant::now();
+    let mut k = Kcp::new(CONV, &cfg("normal", (0, 0, 0, 0), 200), t0);
+    assert_eq!(k.poll_timeout(), None);
+    k.handle_timeout(at(t0, 1000));
+    assert!(drain(&mut k, at(t0, 1000)).is_empty());
+    // A PUSH at 1013 queues an ACK: it goes out at the next 40 ms tick (1040), as kcp-go's
+    // free-running update timer would send it.
+    k.handle_packet(at(t0, 1013), &push_seg(0, 5, 0, b"x"), false)
+        .unwrap();
+    assert!(drain(&mut k, at(t0, 1013)).is_empty());
+    assert_eq!(k.poll_timeout(), Some(at(t0, 1040)));
+    k.handle_timeout(at(t0, 1040));
+    let s = segs(&drain(&mut k, at(t0, 1040)));
+    assert_eq!((s.len(), s[0].0.cmd, s[0].0.ts), (1, CMD_ACK, 5));
+    assert_eq!(k.poll_timeout(), None);
+    // Data: sent at once, then the timer runs until it is acknowledged.
+    k.send(b"y");
+    assert_eq!(pushes(&drain(&mut k, at(t0, 1050))), vec![0]);
+    assert!(k.poll_timeout().is_some());
+    k.handle_packet(at(t0, 1070), &acks(&[(0, 1050)], 1, 32), false)
+        .unwrap();
+    drain(&mut k, at(t0, 1070));
+    assert_eq!(k.poll_timeout(), None);
+}
+
+#[test]
 fn packing_respects_mtu() {
     let t0 = Instant::now();
     let mut c = cfg("normal", (0, 0, 0, 0), 200);
@@ -456,8 +483,7 @@ fn packing_respects_mtu() {
         d.iter().map(Vec::len).collect::<Vec<_>>(),
         vec![192, 192, 96]
     );
-    // And the pending-ACK threshold (mtu/24 = 8) triggered ACK-only flushes on input already?
-    // No: those flushes are only drained when polled; the 40 ms flush sent them all.
+    // The ACK-only flush requested on input (>= mtu/24 pending) merged into this one.
     assert_eq!(segs(&d).len(), 20);
 }
 
@@ -558,10 +584,13 @@ proptest! {
 
 // ------------------------------------------------------------------ lossy link simulation
 
+/// (deliver at ms, seq, to b?, bytes), earliest first.
+type InFlight = Reverse<(u64, u64, bool, Vec<u8>)>;
+
 struct Link {
     rng: Rng,
     /// (deliver at ms, seq, to b?, bytes)
-    q: BinaryHeap<Reverse<(u64, u64, bool, Vec<u8>)>>,
+    q: BinaryHeap<InFlight>,
     seq: u64,
     loss_pct: u64,
 }
@@ -642,7 +671,10 @@ fn transfer(mode: &str, total: usize, seed: u8) {
         while let Some(n) = b.poll_transmit(now, &mut buf) {
             link.carry(ms, false, buf[..n].to_vec());
         }
-        let mut next = a.poll_timeout().unwrap().min(b.poll_timeout().unwrap());
+        let mut next = at(t0, ms + 60_000);
+        for t in [a.poll_timeout(), b.poll_timeout()].into_iter().flatten() {
+            next = next.min(t);
+        }
         if let Some(Reverse((t, _, _, _))) = link.q.peek() {
             next = next.min(at(t0, *t));
         }
