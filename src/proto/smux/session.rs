@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::frame::{emit_upd, parse_upd, Cmd, Header, HEADER_LEN, UPD_LEN};
-use super::stream::Stream;
+use super::stream::{trim, Stream};
 use super::{
     Event, OpenError, ReadError, SessionError, SmuxConfig, StreamId, Version, WriteError,
     ACCEPT_BACKLOG, INITIAL_PEER_WINDOW,
@@ -509,6 +509,7 @@ impl Session {
             out[..na].copy_from_slice(&a[..na]);
             out[na..n].copy_from_slice(&b[..n - na]);
             s.rbuf.drain(..n);
+            trim(&mut s.rbuf);
             self.unread -= n;
             if v2 && !dead {
                 // n <= rbuf.len() <= budget + frame; Go truncates to u32 the same way.
@@ -657,6 +658,7 @@ impl Session {
                 out[HEADER_LEN..HEADER_LEN + na].copy_from_slice(&a[..na]);
                 out[HEADER_LEN + na..HEADER_LEN + n].copy_from_slice(&b[..n - na]);
                 s.sbuf.drain(..n);
+                trim(&mut s.sbuf);
                 self.unsent -= n;
                 // n <= 65535.
                 s.num_written = s.num_written.wrapping_add(n as u32);
@@ -720,6 +722,32 @@ mod tests {
             v.push(out[..n].to_vec());
         }
         v
+    }
+
+    #[test]
+    fn buffers_shrink_after_a_burst() {
+        let now = Instant::now();
+        let mut c = cfg(Some(Version::V1));
+        c.max_frame_size = 65535;
+        let mut s = Session::new(c, false, now);
+        let mut input = vec![1, 0, 0, 0, 3, 0, 0, 0];
+        for _ in 0..20 {
+            input.extend([1, 2, 0xff, 0xff, 3, 0, 0, 0]);
+            input.extend([7u8; 65535]);
+        }
+        s.handle_input(now, &input).unwrap();
+        let id = s.accept().unwrap();
+        assert!(s.streams[&id].rbuf.capacity() >= 20 * 65535);
+        let mut buf = vec![0u8; 100_000];
+        while s.read(id, &mut buf).is_ok_and(|n| n > 0) {}
+        assert!(s.streams[&id].rbuf.capacity() <= 16 * 1024);
+        // Send side: a full send buffer, then drained.
+        let big = vec![1u8; 1 << 20];
+        assert_eq!(s.write(id, &big), Ok(s.send_capacity()));
+        assert!(s.streams[&id].sbuf.capacity() >= s.send_capacity());
+        drain(&mut s, now);
+        assert_eq!(s.buffered(), 0);
+        assert!(s.streams[&id].sbuf.capacity() <= 16 * 1024);
     }
 
     #[test]

@@ -10,6 +10,19 @@
 
 use std::collections::VecDeque;
 
+/// Capacity a stream buffer may keep regardless of its fill level.
+const KEEP_CAPACITY: usize = 16 * 1024;
+
+/// Releases memory of a buffer whose capacity is far above its fill level (after a burst), so that
+/// idle streams hold at most [`KEEP_CAPACITY`] each. Amortised: after trimming to twice the fill,
+/// the next trim needs at least half of that read first.
+pub(crate) fn trim(buf: &mut VecDeque<u8>) {
+    let len = buf.len();
+    if buf.capacity() > KEEP_CAPACITY.max(4 * len) {
+        buf.shrink_to((2 * len).max(KEEP_CAPACITY / 2));
+    }
+}
+
 /// State of one stream.
 #[derive(Debug)]
 pub(crate) struct Stream {
