@@ -410,6 +410,48 @@ fn writer_respects_peer_window_and_send_buffer() {
 }
 
 #[test]
+fn frames_split_at_framesize_control_first_round_robin() {
+    let t0 = Instant::now();
+    for ver in [Version::V1, Version::V2] {
+        let mut c = cfg(Some(ver));
+        c.max_frame_size = 8192;
+        let mut cl = Session::new(c, true, t0);
+        let a = cl.open().unwrap();
+        let b = cl.open().unwrap();
+        assert_eq!(cl.write(a, &[0xaa; 20_000]), Ok(20_000));
+        assert_eq!(cl.write(b, &[0xbb; 9000]), Ok(9000));
+        cl.shutdown_write(b);
+        let got: Vec<(u8, u32, usize)> = drain(&mut cl, t0)
+            .iter()
+            .map(|f| {
+                let fr = Frame::new_checked(&f[..]).unwrap();
+                assert_eq!(fr.frame_len(), f.len());
+                (fr.cmd(), fr.sid(), usize::from(fr.length()))
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, a, 0),
+                (0, b, 0),
+                (2, a, 8192),
+                (2, b, 8192),
+                (2, a, 8192),
+                (2, b, 808),
+                (2, a, 3616),
+                (1, b, 0),
+            ]
+        );
+        // A smaller output buffer shrinks PSH payloads to fit.
+        cl.write(a, &[1; 100]).unwrap();
+        let mut small = [0u8; 40];
+        assert_eq!(cl.poll_transmit(t0, &mut small), Some(40));
+        assert_eq!(Frame::new_checked(&small[..]).unwrap().length(), 32);
+        assert_eq!(cl.poll_transmit(t0, &mut [0u8; 15]), None);
+    }
+}
+
+#[test]
 fn v1_has_no_window_and_accepts_upd() {
     let t0 = Instant::now();
     let mut c = cfg(Some(Version::V1));
