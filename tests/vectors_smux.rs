@@ -903,3 +903,50 @@ proptest! {
         pair_run(ver, &sizes, seed, budget, window);
     }
 }
+
+/// Rough throughput of one v2 stream through two sessions (frames copied whole, no splitting).
+/// `cargo test --test vectors_smux throughput -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn throughput() {
+    let t0 = Instant::now();
+    let mut a = Session::new(cfg(Some(Version::V2)), true, t0);
+    let mut b = Session::new(cfg(None), false, t0);
+    let id = a.open().unwrap();
+    let chunk = vec![0x5au8; 64 * 1024];
+    let mut frame = vec![0u8; BIG];
+    let mut rbuf = vec![0u8; 64 * 1024];
+    let total: usize = 256 << 20;
+    let (mut written, mut read) = (0usize, 0usize);
+    let start = std::time::Instant::now();
+    while read < total {
+        if written < total {
+            if let Ok(n) = a.write(id, &chunk) {
+                written += n;
+            }
+        }
+        while let Some(n) = a.poll_transmit(t0, &mut frame) {
+            assert_eq!(b.handle_input(t0, &frame[..n]), Ok(n));
+        }
+        b.accept();
+        while let Ok(n) = b.read(id, &mut rbuf) {
+            if n == 0 {
+                break;
+            }
+            read += n;
+        }
+        while let Some(n) = b.poll_transmit(t0, &mut frame) {
+            a.handle_input(t0, &frame[..n]).unwrap();
+        }
+        while a.poll_event().is_some() {}
+        while b.poll_event().is_some() {}
+    }
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!((written, read), (total, total));
+    println!(
+        "smux v2 pair: {} MiB in {:.3} s = {:.0} MiB/s",
+        total >> 20,
+        secs,
+        (total >> 20) as f64 / secs
+    );
+}

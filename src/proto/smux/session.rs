@@ -750,6 +750,60 @@ mod tests {
         assert!(s.streams[&id].sbuf.capacity() <= 16 * 1024);
     }
 
+    fn upd(sid: u32, consumed: u32, window: u32) -> Vec<u8> {
+        let mut f = vec![2, 4, 8, 0];
+        f.extend(sid.to_le_bytes());
+        f.extend(consumed.to_le_bytes());
+        f.extend(window.to_le_bytes());
+        f
+    }
+
+    #[test]
+    fn send_window_counters_wrap() {
+        let now = Instant::now();
+        let mut s = Session::new(cfg(Some(Version::V2)), true, now);
+        let id = s.open().unwrap();
+        drain(&mut s, now);
+        let st = s.streams.get_mut(&id).unwrap();
+        st.num_written = u32::MAX - 99;
+        st.peer_consumed = u32::MAX - 99;
+        st.peer_window = 1000;
+        s.write(id, &[0u8; 5000]).unwrap();
+        let sent: usize = drain(&mut s, now).iter().map(|f| f.len() - 8).sum();
+        assert_eq!(sent, 1000);
+        assert_eq!(s.streams[&id].num_written, 900); // wrapped
+                                                     // The peer consumed 600 across the wrap.
+        s.handle_input(now, &upd(id, 500, 1000)).unwrap();
+        let sent: usize = drain(&mut s, now).iter().map(|f| f.len() - 8).sum();
+        assert_eq!(sent, 600);
+        // Consumed beyond what was sent (across the wrap) breaks the stream only.
+        s.handle_input(now, &upd(id, 2000, 1000)).unwrap();
+        assert_eq!(s.write(id, b"x"), Err(WriteError::ConsumedMoreThanSent));
+        assert!(!s.is_dead());
+    }
+
+    #[test]
+    fn receive_window_check_wraps() {
+        let now = Instant::now();
+        let mut c = cfg(Some(Version::V2));
+        c.max_stream_buffer = 1000;
+        let mut s = Session::new(c, false, now);
+        s.handle_input(now, &[2, 0, 0, 0, 3, 0, 0, 0]).unwrap();
+        let st = s.streams.get_mut(&3).unwrap();
+        st.rcv_total = u32::MAX - 10;
+        st.upd_sent_consumed = u32::MAX - 10;
+        let mut psh = vec![2, 2, 0, 0x80, 3, 0, 0, 0];
+        psh.extend(vec![1u8; 32768]);
+        for _ in 0..8 {
+            s.handle_input(now, &psh).unwrap();
+        }
+        assert_eq!(s.streams[&3].rcv_total, 262_144 - 11);
+        assert_eq!(
+            s.handle_input(now, &[2, 2, 1, 0, 3, 0, 0, 0, 1]),
+            Err(SessionError::WindowOverrun)
+        );
+    }
+
     #[test]
     fn client_ids_and_overflow() {
         let now = Instant::now();
