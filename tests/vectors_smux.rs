@@ -186,7 +186,7 @@ fn run_server(sess: &Value, version: Option<Version>, chunk: usize) -> Vec<Vec<u
     assert_eq!(
         all_events,
         vec![
-            Event::Incoming(3),
+            Event::Accepted(3),
             Event::Readable(3),
             Event::Finished(3),
             Event::Closed(2)
@@ -220,7 +220,7 @@ fn captured_sessions_server_side() {
             assert_eq!(srv.handle_input(t0, &c2s), Ok(c2s.len()));
             assert_eq!(
                 events(&mut srv),
-                vec![Event::Incoming(3), Event::Readable(3), Event::Finished(3)]
+                vec![Event::Accepted(3), Event::Readable(3), Event::Finished(3)]
             );
             assert_eq!(srv.accept(), Some(3));
             assert_eq!(read_all(&mut srv, 3), (b"hello".to_vec(), true));
@@ -255,7 +255,7 @@ fn captured_sessions_client_side() {
             }
             sent.extend(drain(&mut cl, t0));
             evs.extend(events(&mut cl));
-            if evs.contains(&Event::Incoming(2)) && !closed {
+            if evs.contains(&Event::Accepted(2)) && !closed {
                 closed = true;
                 cl.handle_timeout(t0 + Duration::from_millis(700));
                 sent.extend(drain(&mut cl, t0));
@@ -497,7 +497,7 @@ fn half_close() {
         assert_eq!(
             events(&mut b),
             vec![
-                Event::Incoming(id),
+                Event::Accepted(id),
                 Event::Readable(id),
                 Event::Finished(id)
             ]
@@ -593,7 +593,7 @@ fn huge_psh_for_unknown_stream_is_skipped() {
     // SYN for an existing id is ignored.
     s.handle_input(t0, &[2, 0, 0, 0, 5, 0, 0, 0, 2, 0, 0, 0, 5, 0, 0, 0])
         .unwrap();
-    assert_eq!(events(&mut s), vec![Event::Incoming(5)]);
+    assert_eq!(events(&mut s), vec![Event::Accepted(5)]);
     assert_eq!(s.accept(), Some(5));
     assert_eq!(s.accept(), None);
     // FIN and UPD for unknown streams: ignored.

@@ -234,7 +234,7 @@ impl std::error::Error for ReadError {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The peer opened a stream: [`Session::accept`] returns it (emitted once per accepted SYN).
-    Incoming(StreamId),
+    Accepted(StreamId),
     /// Data arrived on a stream whose reader has not been told since its last `read`.
     Readable(StreamId),
     /// A stream that returned `Blocked` can take data again (or now fails definitively).

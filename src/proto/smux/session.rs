@@ -61,6 +61,9 @@ enum Ctrl {
 ///   never created, its later frames are discarded as unknown). Up to 1024 refusals wait in the
 ///   queue; beyond that refused SYNs are dropped without a FIN. Go blocks its reader instead.
 /// * PSH after the peer's FIN, or for a stream closed locally: discarded, not counted in the budget.
+/// * `close()` keeps already written data and sends it before the FIN, except v2 data the peer's
+///   window holds back once the peer has sent FIN too: that is dropped (a Go peer forgot the stream
+///   and will never send the UPD), so closed streams cannot linger forever.
 /// * v2 window: a peer with more than `max(max_stream_buffer, 262144)` bytes in flight beyond the
 ///   last UPD we transmitted kills the session with [`SessionError::WindowOverrun`].
 /// * SYN/FIN/NOP with a nonzero length, UPD with length != 8, unknown cmd, wrong ver:
@@ -332,7 +335,7 @@ impl Session {
         }
         self.streams.insert(sid, Stream::new());
         self.backlog.push_back(sid);
-        self.events.push_back(Event::Incoming(sid));
+        self.events.push_back(Event::Accepted(sid));
     }
 
     fn on_fin(&mut self, sid: StreamId) {
@@ -345,6 +348,11 @@ impl Session {
         s.peer_fin = true;
         if !s.local_closed {
             self.events.push_back(Event::Finished(sid));
+        }
+        let v2 = self.version == Some(Version::V2);
+        if !s.in_ready && s.has_sendable(v2) {
+            s.in_ready = true;
+            self.ready.push_back(sid);
         }
         self.maybe_forget(sid);
     }
@@ -445,7 +453,7 @@ impl Session {
     /// The next stream opened by the peer, in SYN order.
     pub fn accept(&mut self) -> Option<StreamId> {
         while let Some(id) = self.backlog.pop_front() {
-            if self.streams.contains_key(&id) {
+            if self.streams.get(&id).is_some_and(|s| !s.local_closed) {
                 return Some(id);
             }
         }
@@ -650,6 +658,13 @@ impl Session {
                 if v2 {
                     n = n.min(s.window_room());
                 }
+                if n == 0 && s.abandoned() {
+                    self.unsent -= s.sbuf.len();
+                    s.sbuf = VecDeque::new();
+                    self.ready.push_front(sid);
+                    s.in_ready = true;
+                    continue; // now sends the FIN
+                }
                 if n == 0 {
                     continue; // window closed: an UPD puts it back in `ready`
                 }
@@ -802,6 +817,25 @@ mod tests {
             s.handle_input(now, &[2, 2, 1, 0, 3, 0, 0, 0, 1]),
             Err(SessionError::WindowOverrun)
         );
+    }
+
+    #[test]
+    fn closed_stream_does_not_linger_behind_a_closed_window() {
+        let now = Instant::now();
+        let mut s = Session::new(cfg(Some(Version::V2)), true, now);
+        let id = s.open().unwrap();
+        s.streams.get_mut(&id).unwrap().peer_window = 10;
+        s.write(id, &[1u8; 100]).unwrap();
+        assert_eq!(drain(&mut s, now).len(), 2); // SYN, PSH 10
+        s.close(id);
+        assert!(drain(&mut s, now).is_empty()); // data held by the window, FIN behind it
+        assert_eq!(s.buffered(), 90);
+        let mut fin = vec![2, 1, 0, 0];
+        fin.extend(id.to_le_bytes());
+        s.handle_input(now, &fin).unwrap();
+        assert_eq!(drain(&mut s, now), vec![fin.clone()]);
+        assert_eq!(s.buffered(), 0);
+        assert_eq!(s.num_streams(), 0);
     }
 
     #[test]

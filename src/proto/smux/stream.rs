@@ -96,9 +96,15 @@ impl Stream {
     /// Whether `poll_transmit` could produce a data-class frame (PSH or FIN) for this stream now.
     pub fn has_sendable(&self, v2: bool) -> bool {
         if !self.sbuf.is_empty() {
-            return !v2 || self.window_room() > 0;
+            return !v2 || self.window_room() > 0 || self.abandoned();
         }
         self.fin_queued && !self.fin_sent
+    }
+
+    /// Closed here and finished by the peer: data the window holds back will never be read (a Go
+    /// peer forgets the stream when it sends FIN), so it is dropped and the FIN goes out.
+    pub fn abandoned(&self) -> bool {
+        self.local_closed && self.peer_fin && !self.fin_sent
     }
 
     /// Both directions done: the stream can be forgotten.
