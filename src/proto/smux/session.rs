@@ -445,7 +445,9 @@ impl Session {
         }
         let id = self.next_id.checked_add(2).ok_or(OpenError::IdsExhausted)?;
         self.next_id = id;
-        self.streams.insert(id, Stream::new());
+        let mut s = Stream::new();
+        s.syn_pending = true;
+        self.streams.insert(id, s);
         self.ctrl.push_back(Ctrl::Syn(id));
         Ok(id)
     }
@@ -563,7 +565,8 @@ impl Session {
 
     /// Closes both directions of `id`: unread data is dropped, incoming data discarded, a FIN is
     /// sent after the data already written (if not sent yet); the stream is forgotten once its FIN
-    /// left ([`Event::Closed`]). On a dead session the stream is forgotten at once.
+    /// left ([`Event::Closed`]). On a dead session, or when the stream's SYN has not left yet, the
+    /// stream is forgotten at once (unsent data dropped, nothing sent).
     pub fn close(&mut self, id: StreamId) {
         let Some(s) = self.streams.get_mut(&id) else {
             return;
@@ -574,7 +577,10 @@ impl Session {
         s.local_closed = true;
         self.unread -= s.rbuf.len();
         s.rbuf = VecDeque::new();
-        if self.dead.is_some() {
+        if self.dead.is_some() || s.syn_pending {
+            // Dead session, or the peer never heard of the stream: no FIN to send.
+            self.unsent -= s.sbuf.len();
+            s.sbuf = VecDeque::new();
             s.fin_sent = true;
         }
         self.shutdown_write(id);
@@ -613,7 +619,13 @@ impl Session {
         while let Some(c) = self.ctrl.pop_front() {
             let (cmd, sid, upd) = match c {
                 Ctrl::Nop => (Cmd::Nop, 0, None),
-                Ctrl::Syn(sid) => (Cmd::Syn, sid, None),
+                Ctrl::Syn(sid) => match self.streams.get_mut(&sid) {
+                    Some(s) if s.syn_pending => {
+                        s.syn_pending = false;
+                        (Cmd::Syn, sid, None)
+                    }
+                    _ => continue, // closed before its SYN left: nothing to tell the peer
+                },
                 Ctrl::Refuse(sid) => {
                     self.refusals -= 1;
                     (Cmd::Fin, sid, None)

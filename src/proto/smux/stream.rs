@@ -39,6 +39,8 @@ pub(crate) struct Stream {
     pub upd_sent_consumed: u32,
     /// `Some(consumed)` while an UPD for this stream is queued.
     pub upd_queued: Option<u32>,
+    /// Opened here and the SYN not transmitted yet.
+    pub syn_pending: bool,
     /// Peer sent FIN: the read direction ends after `rbuf`.
     pub peer_fin: bool,
     /// `read` returned `Ok(0)`.
@@ -71,6 +73,7 @@ impl Stream {
             incr: 0,
             upd_sent_consumed: 0,
             upd_queued: None,
+            syn_pending: false,
             peer_fin: false,
             eof_delivered: false,
             fin_queued: false,
