@@ -1222,9 +1222,9 @@ impl Driver {
                 }
             }
         }
+        let (sid, done, half, last) = (c.sid, c.done(), c.half_closed(), c.last_active);
         self.mark(si);
-        if failed {
-            let sid = c.sid;
+        if failed || done {
             if let Some(s) = self.sessions.get_mut(si) {
                 s.tunnel.close(sid);
                 s.streams.remove(&sid);
@@ -1232,18 +1232,9 @@ impl Driver {
             self.drop_conn(ci, false);
             return;
         }
-        if c.done() {
-            let sid = c.sid;
-            if let Some(s) = self.sessions.get_mut(si) {
-                s.tunnel.close(sid);
-                s.streams.remove(&sid);
-            }
-            self.drop_conn(ci, false);
-            return;
-        }
-        if c.half_closed() {
-            let at = c.last_active + self.common.halfclose;
-            self.timers.set(TimerKey::Conn(ci), at);
+        if half {
+            self.timers
+                .set(TimerKey::Conn(ci), last + self.common.halfclose);
         }
         self.sync_conn(ci);
     }

@@ -4,3 +4,6 @@ pub mod net;
 pub mod signals;
 pub mod timers;
 pub mod udp;
+pub mod driver;
+pub mod relay;
+pub mod report;
