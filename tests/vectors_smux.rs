@@ -1076,7 +1076,7 @@ fn chaos_run(ops: &[(u8, u16, u16)], v2: bool, budget: usize, window: u32) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(500))]
 
     #[test]
     fn chaos_pair(ops in proptest::collection::vec((0u8..14, any::<u16>(), any::<u16>()), 0..400),
