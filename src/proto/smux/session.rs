@@ -358,7 +358,8 @@ impl Session {
     }
 
     fn deliver(&mut self, sid: StreamId, data: &[u8]) {
-        if let Some(s) = self.streams.get_mut(&sid) {
+        // The stream may have been closed between two pieces of one frame.
+        if let Some(s) = self.streams.get_mut(&sid).filter(|s| !s.local_closed) {
             s.rbuf.extend(data);
             self.unread += data.len();
             if !s.rd_notified {
@@ -871,6 +872,31 @@ mod tests {
         assert_eq!(s.buffered(), 0);
         assert_eq!(s.num_streams(), 0);
         assert_eq!(events(&mut s), vec![Event::Closed(id)]);
+    }
+
+    #[test]
+    fn close_in_the_middle_of_a_frame() {
+        let now = Instant::now();
+        let mut s = Session::new(cfg(Some(Version::V1)), false, now);
+        s.handle_input(
+            now,
+            &[1, 0, 0, 0, 3, 0, 0, 0, 1, 2, 10, 0, 3, 0, 0, 0, 1, 2],
+        )
+        .unwrap();
+        let id = s.accept().unwrap();
+        s.close(id);
+        assert_eq!(s.num_streams(), 1); // until its FIN leaves
+        s.handle_input(now, &[3; 8]).unwrap();
+        assert_eq!(s.buffered(), 0);
+        drain(&mut s, now);
+        assert_eq!(s.num_streams(), 0);
+        let evs = events(&mut s);
+        assert_eq!(
+            evs.iter()
+                .filter(|e| matches!(e, Event::Readable(_)))
+                .count(),
+            1
+        );
     }
 
     #[test]
