@@ -476,7 +476,12 @@ fn v1_has_no_window_and_accepts_upd() {
     upd.extend(0u32.to_le_bytes());
     assert_eq!(cl.handle_input(t0, &upd), Ok(16));
     assert!(!cl.is_dead());
-    assert!(cl.write(id, b"abc").is_ok());
+    // A window of 0 changes nothing on v1.
+    assert_eq!(cl.write(id, b"abc"), Ok(3));
+    assert_eq!(
+        drain(&mut cl, t0),
+        vec![b"\x01\x02\x03\x00\x03\x00\x00\x00abc".to_vec()]
+    );
 }
 
 #[test]
