@@ -476,7 +476,12 @@ fn v1_has_no_window_and_accepts_upd() {
     upd.extend(0u32.to_le_bytes());
     assert_eq!(cl.handle_input(t0, &upd), Ok(16));
     assert!(!cl.is_dead());
-    assert!(cl.write(id, b"abc").is_ok());
+    // A window of 0 changes nothing on v1.
+    assert_eq!(cl.write(id, b"abc"), Ok(3));
+    assert_eq!(
+        drain(&mut cl, t0),
+        vec![b"\x01\x02\x03\x00\x03\x00\x00\x00abc".to_vec()]
+    );
 }
 
 #[test]
@@ -1076,7 +1081,7 @@ fn chaos_run(ops: &[(u8, u16, u16)], v2: bool, budget: usize, window: u32) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(500))]
 
     #[test]
     fn chaos_pair(ops in proptest::collection::vec((0u8..14, any::<u16>(), any::<u16>()), 0..400),

@@ -10,8 +10,9 @@
 //! Invariants:
 //! * Memory is bounded by construction: unread data of all streams stays below
 //!   `max_receive_buffer` plus one frame (input pauses at frame boundaries once the budget is
-//!   full, see [`Session::wants_input`]); a stream's unsent data is bounded by its send buffer
-//!   ([`Session::write`] accepts only what fits, else `Blocked`); partial input is held as at most
+//!   full, see [`Session::wants_input`]); a stream's unsent data is bounded by its send buffer of
+//!   `max(4 × max_frame_size, 64 KiB)` ([`Session::write`] accepts only what fits, else `Blocked`);
+//!   buffers shrink back after bursts (an idle stream keeps at most 16 KiB per direction); partial input is held as at most
 //!   one 8-byte header (payload bytes go straight into the stream buffer); control frames queued are
 //!   bounded by the number of streams; the accept backlog is bounded ([`ACCEPT_BACKLOG`]).
 //! * Nothing reachable from the wire panics; every invalid frame kills the session with
@@ -65,21 +66,21 @@ impl Version {
     }
 }
 
-/// Session settings (kcptun flags in brackets).
+/// Session settings (the kcptun flag in parentheses).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SmuxConfig {
     /// `None` = learn the version from the peer's first frame and speak it back (server use).
-    /// A client with `None` speaks [`Version::V2`]. [`--smuxver`]
+    /// A client with `None` speaks [`Version::V2`]. (`--smuxver`)
     pub version: Option<Version>,
-    /// NOP interval [`--keepalive`]; zero disables NOPs. Clamped to `keepalive_timeout`.
+    /// NOP interval (`--keepalive`); zero disables NOPs. Clamped to `keepalive_timeout`.
     pub keepalive: Duration,
     /// The session dies if no frame arrived during one such period; zero disables the check.
     pub keepalive_timeout: Duration,
-    /// Session receive budget: unread bytes of all streams [`--smuxbuf`].
+    /// Session receive budget: unread bytes of all streams (`--smuxbuf`).
     pub max_receive_buffer: usize,
-    /// v2 window advertised per stream [`--streambuf`].
+    /// v2 window advertised per stream (`--streambuf`).
     pub max_stream_buffer: u32,
-    /// Largest PSH payload we send [`--framesize`]; any length up to 65535 is accepted.
+    /// Largest PSH payload we send (`--framesize`); any length up to 65535 is accepted.
     pub max_frame_size: u16,
 }
 

@@ -61,9 +61,9 @@ enum Ctrl {
 ///   never created, its later frames are discarded as unknown). Up to 1024 refusals wait in the
 ///   queue; beyond that refused SYNs are dropped without a FIN. Go blocks its reader instead.
 /// * PSH after the peer's FIN, or for a stream closed locally: discarded, not counted in the budget.
-/// * `close()` keeps already written data and sends it before the FIN, except v2 data the peer's
-///   window holds back once the peer has sent FIN too: that is dropped (a Go peer forgot the stream
-///   and will never send the UPD), so closed streams cannot linger forever.
+/// * `close()` sends the written data the peer's v2 window allows, drops the rest (as Go's Close
+///   abandons writes blocked on the window; waiting could deadlock when both ends closed), then FIN.
+///   `shutdown_write()` is the graceful end: FIN only after all data.
 /// * v2 window: a peer with more than `max(max_stream_buffer, 262144)` bytes in flight beyond the
 ///   last UPD we transmitted kills the session with [`SessionError::WindowOverrun`].
 /// * SYN/FIN/NOP with a nonzero length, UPD with length != 8, unknown cmd, wrong ver:
@@ -358,7 +358,8 @@ impl Session {
     }
 
     fn deliver(&mut self, sid: StreamId, data: &[u8]) {
-        if let Some(s) = self.streams.get_mut(&sid) {
+        // The stream may have been closed between two pieces of one frame.
+        if let Some(s) = self.streams.get_mut(&sid).filter(|s| !s.local_closed) {
             s.rbuf.extend(data);
             self.unread += data.len();
             if !s.rd_notified {
@@ -563,8 +564,10 @@ impl Session {
         }
     }
 
-    /// Closes both directions of `id`: unread data is dropped, incoming data discarded, a FIN is
-    /// sent after the data already written (if not sent yet); the stream is forgotten once its FIN
+    /// Closes both directions of `id`: unread data is dropped, incoming data discarded; written data
+    /// goes out as far as the peer's v2 window allows now (the rest is dropped), then a FIN (if not
+    /// sent yet). For a graceful end use [`shutdown_write`](Self::shutdown_write) and read to EOF
+    /// first. The stream is forgotten once its FIN
     /// left ([`Event::Closed`]). On a dead session, or when the stream's SYN has not left yet, the
     /// stream is forgotten at once (unsent data dropped, nothing sent).
     pub fn close(&mut self, id: StreamId) {
@@ -584,7 +587,19 @@ impl Session {
             s.fin_sent = true;
         }
         self.shutdown_write(id);
+        self.schedule(id); // `abandoned` may have made window-held data droppable
         self.maybe_forget(id);
+    }
+
+    /// Puts `id` on the round-robin list if it has a PSH/FIN to send and is not listed yet.
+    fn schedule(&mut self, id: StreamId) {
+        let v2 = self.version != Some(Version::V1);
+        if let Some(s) = self.streams.get_mut(&id) {
+            if !s.in_ready && s.has_sendable(v2) {
+                s.in_ready = true;
+                self.ready.push_back(id);
+            }
+        }
     }
 
     fn maybe_forget(&mut self, id: StreamId) {
@@ -742,6 +757,10 @@ mod tests {
         }
     }
 
+    fn events(s: &mut Session) -> Vec<Event> {
+        std::iter::from_fn(|| s.poll_event()).collect()
+    }
+
     fn drain(s: &mut Session, now: Instant) -> Vec<Vec<u8>> {
         let mut out = vec![0u8; 8 + 65535];
         let mut v = Vec::new();
@@ -839,15 +858,45 @@ mod tests {
         s.streams.get_mut(&id).unwrap().peer_window = 10;
         s.write(id, &[1u8; 100]).unwrap();
         assert_eq!(drain(&mut s, now).len(), 2); // SYN, PSH 10
-        s.close(id);
-        assert!(drain(&mut s, now).is_empty()); // data held by the window, FIN behind it
         assert_eq!(s.buffered(), 90);
+        // The window opens by 5, then the stream is closed: 5 more go out, the rest is dropped.
+        let st = s.streams.get_mut(&id).unwrap();
+        st.peer_window = 15;
+        s.close(id);
+        let out = drain(&mut s, now);
         let mut fin = vec![2, 1, 0, 0];
         fin.extend(id.to_le_bytes());
-        s.handle_input(now, &fin).unwrap();
-        assert_eq!(drain(&mut s, now), vec![fin.clone()]);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].len(), 8 + 5);
+        assert_eq!(out[1], fin);
         assert_eq!(s.buffered(), 0);
         assert_eq!(s.num_streams(), 0);
+        assert_eq!(events(&mut s), vec![Event::Closed(id)]);
+    }
+
+    #[test]
+    fn close_in_the_middle_of_a_frame() {
+        let now = Instant::now();
+        let mut s = Session::new(cfg(Some(Version::V1)), false, now);
+        s.handle_input(
+            now,
+            &[1, 0, 0, 0, 3, 0, 0, 0, 1, 2, 10, 0, 3, 0, 0, 0, 1, 2],
+        )
+        .unwrap();
+        let id = s.accept().unwrap();
+        s.close(id);
+        assert_eq!(s.num_streams(), 1); // until its FIN leaves
+        s.handle_input(now, &[3; 8]).unwrap();
+        assert_eq!(s.buffered(), 0);
+        drain(&mut s, now);
+        assert_eq!(s.num_streams(), 0);
+        let evs = events(&mut s);
+        assert_eq!(
+            evs.iter()
+                .filter(|e| matches!(e, Event::Readable(_)))
+                .count(),
+            1
+        );
     }
 
     #[test]

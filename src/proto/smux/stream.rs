@@ -104,10 +104,11 @@ impl Stream {
         self.fin_queued && !self.fin_sent
     }
 
-    /// Closed here and finished by the peer: data the window holds back will never be read (a Go
-    /// peer forgets the stream when it sends FIN), so it is dropped and the FIN goes out.
+    /// Closed here: v2 data the peer's window holds back is dropped and the FIN goes out (Go smux's
+    /// Close likewise abandons writes blocked on the window). Waiting instead could deadlock: a
+    /// peer that closed too sends no more UPDs.
     pub fn abandoned(&self) -> bool {
-        self.local_closed && self.peer_fin && !self.fin_sent
+        self.local_closed && !self.fin_sent
     }
 
     /// Both directions done: the stream can be forgotten.
