@@ -14,7 +14,9 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(32);
     let grid = sim::standard_grid(mib << 20);
-    println!("{mib} MiB each way per scenario, 40 ms RTT, 50 MB/s bottleneck, aes, snappy, smux v2");
+    println!(
+        "{mib} MiB each way per scenario, 40 ms RTT, 50 MB/s bottleneck, aes, snappy, smux v2"
+    );
     println!("{}", sim::Report::header());
     let started = Instant::now();
     let mut failed = 0;

@@ -18,7 +18,11 @@ fn lossy_link_grid_delivers_every_byte() {
                     assert!(r.retrans_segs > 0, "{}: loss but no retransmission", s.name);
                 }
                 if s.up.loss > 0.0 && s.client.fec.is_some() {
-                    assert!(r.fec_recovered > 0, "{}: FEC on but nothing recovered", s.name);
+                    assert!(
+                        r.fec_recovered > 0,
+                        "{}: FEC on but nothing recovered",
+                        s.name
+                    );
                 }
                 if s.up.loss == 0.0 {
                     assert_eq!(r.link_lost, 0, "{}: clean link lost datagrams", s.name);
@@ -27,7 +31,11 @@ fn lossy_link_grid_delivers_every_byte() {
             Err(e) => failures.push(format!("{}: {e}", s.name)),
         }
     }
-    assert!(failures.is_empty(), "failed scenarios:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "failed scenarios:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -24,11 +24,11 @@ use mio::net::{TcpListener, UnixListener};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+use super::net::{self, BindError};
 use super::relay::{Conn, Local};
 use super::report::Reporter;
 use super::signals::{Signal, Signals};
 use super::timers::TimerQueue;
-use super::net::{self, BindError};
 use super::udp::{RxBatch, SockOpts, TxBatch, UdpSock};
 use crate::proto::kcp::KcpConfig;
 use crate::proto::qpp::{Qpp, QppPrng};
@@ -216,7 +216,7 @@ enum Role {
         /// Crypt that opens datagrams of peers without a session.
         peek: crate::proto::crypt::Crypt,
         /// Outbound half used for reset hints.
-        hint_out: crate::proto::codec::Outbound,
+        hint_out: Box<crate::proto::codec::Outbound>,
         /// Last reset hint per peer (bounded).
         hinted: HashMap<SocketAddr, Instant>,
     },
@@ -362,7 +362,7 @@ impl Driver {
                 cfg,
                 by_peer: HashMap::new(),
                 peek,
-                hint_out,
+                hint_out: Box::new(hint_out),
                 hinted: HashMap::new(),
             },
             poll,
@@ -398,7 +398,11 @@ impl Driver {
                 listener: LocalListener::Tcp(l),
                 ..
             } => l.local_addr().ok(),
-            Role::Server { .. } => self.udp.iter().next().and_then(|(_, s)| s.sock.local_addr().ok()),
+            Role::Server { .. } => self
+                .udp
+                .iter()
+                .next()
+                .and_then(|(_, s)| s.sock.local_addr().ok()),
             _ => None,
         }
     }
@@ -406,7 +410,8 @@ impl Driver {
     /// Runs until SIGTERM/SIGINT. Returns Ok on a graceful stop.
     pub fn run(&mut self) -> Result<(), RunError> {
         let mut events = Events::with_capacity(1024);
-        self.timers.set(TimerKey::Tick, self.now + Duration::from_secs(1));
+        self.timers
+            .set(TimerKey::Tick, self.now + Duration::from_secs(1));
         loop {
             let timeout = if self.still_ready.is_empty() {
                 self.timers
@@ -533,7 +538,11 @@ impl Driver {
             self.sessions[si].streams.insert(sid, ci);
             self.counters.active_opens += 0;
             if !self.common.quiet {
-                info!("stream opened in: {} out: session {:08x}", sid, self.sessions[si].tunnel.conv());
+                info!(
+                    "stream opened in: {} out: session {:08x}",
+                    sid,
+                    self.sessions[si].tunnel.conv()
+                );
             }
             self.pump_conn(ci);
             self.mark(si);
@@ -564,7 +573,9 @@ impl Driver {
                 if expired {
                     s.retiring = true;
                 }
-                if !s.retiring && !matches!(s.tunnel.liveness(now), Liveness::Dead(_) | Liveness::Stale) {
+                if !s.retiring
+                    && !matches!(s.tunnel.liveness(now), Liveness::Dead(_) | Liveness::Stale)
+                {
                     return Some(si);
                 }
                 if !s.retiring {
@@ -587,7 +598,10 @@ impl Driver {
     }
 
     fn remote_addr(&mut self) -> io::Result<SocketAddr> {
-        let Role::Client { cfg, remote_cache, .. } = &mut self.role else {
+        let Role::Client {
+            cfg, remote_cache, ..
+        } = &mut self.role
+        else {
             return Err(io::ErrorKind::Unsupported.into());
         };
         let (lo, hi) = cfg.remote_ports;
@@ -733,13 +747,7 @@ impl Driver {
         self.new_server_session(ui, from, pk.conv, Some(payload));
     }
 
-    fn new_server_session(
-        &mut self,
-        ui: usize,
-        from: SocketAddr,
-        conv: u32,
-        first: Option<&[u8]>,
-    ) {
+    fn new_server_session(&mut self, ui: usize, from: SocketAddr, conv: u32, first: Option<&[u8]>) {
         let now = self.now;
         if self.sessions.len() >= MAX_SERVER_SESSIONS {
             warn!("session limit ({MAX_SERVER_SESSIONS}) reached; dropping a new peer");
@@ -843,7 +851,10 @@ impl Driver {
             }
             let peer = sess.peer;
             let tunnel = &mut sess.tunnel;
-            match sock.tx.push_try_with(peer, |buf| tunnel.poll_transmit(now, buf)) {
+            match sock
+                .tx
+                .push_try_with(peer, |buf| tunnel.poll_transmit(now, buf))
+            {
                 Ok(Some(n)) => sess.bucket.tokens -= n as f64,
                 Ok(None) => break,
                 Err(_) => continue,
@@ -949,7 +960,10 @@ impl Driver {
                     }
                 }
                 Event::Closed(id) => {
-                    if let Some(ci) = self.sessions.get_mut(si).and_then(|s| s.streams.remove(&id))
+                    if let Some(ci) = self
+                        .sessions
+                        .get_mut(si)
+                        .and_then(|s| s.streams.remove(&id))
                     {
                         self.drop_conn(ci, false);
                     }
@@ -992,7 +1006,10 @@ impl Driver {
                 self.sync_conn(ci);
             }
             Err(e) => {
-                warn!("connect to target {}: {e}; closing stream {sid}", display_target(&target));
+                warn!(
+                    "connect to target {}: {e}; closing stream {sid}",
+                    display_target(&target)
+                );
                 self.sessions[si].tunnel.close(sid);
             }
         }

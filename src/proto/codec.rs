@@ -65,7 +65,12 @@ impl Outbound {
 
     /// Bytes the caller leaves free in front of the KCP datagram.
     pub fn headroom(&self) -> usize {
-        self.crypt.header_len() + if self.fec.is_some() { fec::FEC_HEADER } else { 0 }
+        self.crypt.header_len()
+            + if self.fec.is_some() {
+                fec::FEC_HEADER
+            } else {
+                0
+            }
     }
 
     /// Total bytes added around a KCP datagram (headroom + AEAD tag).

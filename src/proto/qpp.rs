@@ -91,7 +91,9 @@ pub struct Qpp {
 
 impl std::fmt::Debug for Qpp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Qpp").field("count", &self.count()).finish_non_exhaustive()
+        f.debug_struct("Qpp")
+            .field("count", &self.count())
+            .finish_non_exhaustive()
     }
 }
 

@@ -232,7 +232,10 @@ pub enum SimError {
         offset: u64,
     },
     /// The transfer did not finish within the scenario's virtual time limit.
-    Timeout { delivered_up: u64, delivered_down: u64 },
+    Timeout {
+        delivered_up: u64,
+        delivered_down: u64,
+    },
     /// A session died.
     Dead(String),
 }
@@ -245,7 +248,10 @@ impl std::fmt::Display for SimError {
                 side,
                 stream,
                 offset,
-            } => write!(f, "{side} read a wrong byte on stream {stream} at offset {offset}"),
+            } => write!(
+                f,
+                "{side} read a wrong byte on stream {stream} at offset {offset}"
+            ),
             SimError::Timeout {
                 delivered_up,
                 delivered_down,
@@ -437,8 +443,14 @@ pub fn run(s: &Scenario, t0: Instant) -> Result<Report, SimError> {
         }
         let done = client.flows.len() == streams
             && server.flows.len() == streams
-            && client.flows.iter().all(|f| f.eof && f.received == per_stream)
-            && server.flows.iter().all(|f| f.eof && f.received == per_stream);
+            && client
+                .flows
+                .iter()
+                .all(|f| f.eof && f.received == per_stream)
+            && server
+                .flows
+                .iter()
+                .all(|f| f.eof && f.received == per_stream);
         if done {
             finished_at = Some(now);
             break;

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use super::codec::{self, Inbound, Opened, Outbound};
 use super::compress::{Compressor, Decompressor};
 use super::crypt::Method;
-use super::fec::FecConfigError;
 use super::demux;
+use super::fec::FecConfigError;
 use super::kcp::{InputError, Kcp, KcpConfig};
 use super::rng::Rng;
 use super::smux::{self, Session, SmuxConfig, StreamId};
@@ -244,9 +244,7 @@ impl Tunnel {
         }
         self.pump_tx(now);
         let h = self.out.headroom();
-        let n = self
-            .kcp
-            .poll_transmit(now, &mut out[h..h + self.kcp_mtu])?;
+        let n = self.kcp.poll_transmit(now, &mut out[h..h + self.kcp_mtu])?;
         Some(self.out.seal(now, out, n))
     }
 

@@ -133,6 +133,11 @@ pub struct Kcp {
     una_regressions: u64,
 }
 
+/// `snd_una` beyond which a peer's `una` of 0 can no longer be a reordered early segment.
+pub const PEER_RESET_MIN_UNA: u32 = 64;
+/// Session age below which a `una` of 0 may still be a datagram from the first round trips.
+pub const PEER_RESET_MIN_AGE: Duration = Duration::from_secs(3);
+
 impl Kcp {
     /// A new conversation; `now` is the origin of its millisecond clock.
     pub fn new(conv: u32, cfg: &KcpConfig, now: Instant) -> Self {
@@ -257,7 +262,8 @@ impl Kcp {
         self.last_progress_at
     }
 
-    /// How many segments carried a `una` below our `snd_una`.
+    /// How many segments said the peer lost this conversation: `una` 0 while our `snd_una` is
+    /// already past [`PEER_RESET_MIN_UNA`] and the session is older than [`PEER_RESET_MIN_AGE`].
     pub fn una_regressions(&self) -> u64 {
         self.una_regressions
     }
@@ -544,7 +550,15 @@ impl Kcp {
 
     fn parse_una(&mut self, una: u32, now: Instant) {
         if sn_diff(una, self.snd_una) < 0 {
-            self.una_regressions += 1;
+            // Reordering delivers old `una` values all the time; only a `una` of 0 long after the
+            // start means the peer forgot the conversation (it restarted: a fresh session's
+            // `rcv_nxt` is 0, and our reset hint says exactly that).
+            if una == 0
+                && self.snd_una >= PEER_RESET_MIN_UNA
+                && now.saturating_duration_since(self.created) >= PEER_RESET_MIN_AGE
+            {
+                self.una_regressions += 1;
+            }
             return;
         }
         let mut advanced = false;
