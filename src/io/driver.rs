@@ -244,6 +244,9 @@ pub struct Driver {
     counters: Snmp,
     reporter: Reporter,
     stopping: bool,
+    /// `--ctl`: the control socket answering `kcptun snmp`.
+    ctl: Option<UnixListener>,
+    started: Instant,
 }
 
 /// Datagrams read per socket per turn before other sources get their turn.
@@ -282,6 +285,8 @@ impl Driver {
             counters: Snmp::default(),
             reporter,
             stopping: false,
+            ctl: None,
+            started: now,
         }
     }
 
@@ -317,7 +322,7 @@ impl Driver {
         }
         let slots = vec![None; cfg.conns.max(1)];
         let common = cfg.common.clone();
-        Ok(Self::base(
+        let mut d = Self::base(
             common,
             Role::Client {
                 cfg,
@@ -329,7 +334,9 @@ impl Driver {
             poll,
             signals,
             Self::os_rng(),
-        ))
+        );
+        d.open_ctl()?;
+        Ok(d)
     }
 
     /// Sets up the server: binds one UDP socket per port of the listen range.
@@ -372,7 +379,63 @@ impl Driver {
         for sock in socks {
             d.add_sock(sock, None)?;
         }
+        d.open_ctl()?;
         Ok(d)
+    }
+
+    /// Binds `--ctl` (a unix socket, mode 0600) if asked.
+    fn open_ctl(&mut self) -> Result<(), RunError> {
+        let Some(path) = self.common.ctl.clone() else {
+            return Ok(());
+        };
+        let mut l = net::bind_unix(&path).map_err(RunError::Bind)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        self.poll
+            .registry()
+            .register(&mut l, token(K_CTL, 0), Interest::READABLE)?;
+        self.ctl = Some(l);
+        Ok(())
+    }
+
+    /// Answers every pending control connection with one JSON snapshot, then closes it.
+    fn on_ctl(&mut self) {
+        for _ in 0..ACCEPT_BUDGET {
+            let Some(l) = &self.ctl else {
+                return;
+            };
+            let mut stream = match l.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    warn!("ctl accept: {e}");
+                    return;
+                }
+            };
+            let mut body = self.ctl_json().to_string();
+            body.push('\n');
+            // The answer is small: it fits the fresh socket's buffer in one write.
+            let _ = std::io::Write::write_all(&mut stream, body.as_bytes());
+        }
+        self.still_ready.push(token(K_CTL, 0));
+    }
+
+    /// The control socket's answer (see `kcptun snmp`).
+    pub fn ctl_json(&self) -> serde_json::Value {
+        let snap = self.snapshot();
+        let mut counters = serde_json::Map::new();
+        for (name, v) in snap.fields() {
+            counters.insert(name.to_string(), serde_json::Value::from(v));
+        }
+        serde_json::json!({
+            "kcptun": env!("CARGO_PKG_VERSION"),
+            "role": if matches!(self.role, Role::Client { .. }) { "client" } else { "server" },
+            "pid": std::process::id(),
+            "uptime_secs": Instant::now().duration_since(self.started).as_secs_f64(),
+            "sessions": self.sessions.len(),
+            "streams": self.conns.len(),
+            "snmp": counters,
+        })
     }
 
     fn add_sock(&mut self, mut sock: UdpSock, owner: Option<usize>) -> io::Result<usize> {
@@ -450,7 +513,7 @@ impl Driver {
             K_LISTEN_LOCAL => self.on_accept(),
             K_UDP => self.on_udp(idx),
             K_CONN => self.on_conn(idx),
-            K_CTL => {}
+            K_CTL => self.on_ctl(),
             _ => {}
         }
     }
@@ -1311,6 +1374,9 @@ impl Driver {
         }
         let snap = self.snapshot();
         self.reporter.tick(&snap);
+        if let (Some(_), Some(path)) = (self.ctl.take(), &self.common.ctl) {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
