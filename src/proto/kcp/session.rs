@@ -71,7 +71,17 @@ struct Want {
     timer: bool,
 }
 
-/// One KCP conversation (stream mode). See the `kcp` module doc for the call order.
+/// One KCP conversation (stream mode).
+///
+/// Methods come in four kinds: getters (`&self`: [`Kcp::readable`], [`Kcp::wait_snd`],
+/// [`Kcp::stats`], the liveness signals…); network and timer input ([`Kcp::handle_packet`],
+/// [`Kcp::handle_timeout`]); application commands ([`Kcp::send`], [`Kcp::recv`],
+/// [`Kcp::set_config`]); and outputs ([`Kcp::poll_transmit`], [`Kcp::poll_timeout`]). After any
+/// input or command, drain `poll_transmit` until `None`, then read `poll_timeout` and call
+/// `handle_timeout` once it passes (early calls are no-ops). `now` must not go backwards.
+/// `poll_transmit` changes after: `send` (data to flush), `handle_packet` (ACKs to send,
+/// cumulative progress or a fast retransmit due), `handle_timeout` (interval flush: RTOs, probes,
+/// window-limited data). `poll_timeout` is `None` while idle.
 #[derive(Debug)]
 pub struct Kcp {
     conv: u32,
@@ -257,7 +267,8 @@ impl Kcp {
         self.last_progress_at
     }
 
-    /// How many segments carried a `una` below our `snd_una`.
+    /// How many segments carried a `una` below our `snd_una`. Reordering produces a few; a
+    /// restarted peer (una back near 0) produces one per segment it sends.
     pub fn una_regressions(&self) -> u64 {
         self.una_regressions
     }

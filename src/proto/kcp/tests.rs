@@ -467,6 +467,39 @@ fn idle_session_has_no_timer_and_keeps_its_phase() {
 }
 
 #[test]
+fn set_config_after_creation_keeps_data() {
+    let t0 = Instant::now();
+    // Created with kcp-go's defaults (as the server's sessions are), configured later.
+    let mut k = Kcp::new(CONV, &KcpConfig::default(), t0);
+    assert_eq!(k.mss(), 1376);
+    k.handle_packet(t0, &push_seg(5, 1, 0, b"f"), false)
+        .unwrap();
+    // Queued but unsent data is re-cut when the mtu shrinks.
+    assert_eq!(k.send(&[9u8; 1000]), 1000);
+    let mut c = cfg("fast", (0, 0, 0, 0), 524);
+    c.rcv_wnd = 1024;
+    c.snd_wnd = 1024;
+    k.set_config(&c);
+    assert_eq!(k.mss(), 500);
+    for sn in 0..5 {
+        k.handle_packet(t0, &push_seg(sn, 1, 0, b"x"), false)
+            .unwrap();
+    }
+    assert_eq!(k.readable(), 6);
+    let mut out = [0u8; 10];
+    assert_eq!(k.recv(&mut out), 6);
+    assert_eq!(&out[..6], b"xxxxxf");
+    let s = segs(&drain(&mut k, at(t0, 1)));
+    let lens: Vec<u32> = s
+        .iter()
+        .filter(|(h, _)| h.cmd == CMD_PUSH)
+        .map(|(h, _)| h.len)
+        .collect();
+    assert_eq!(lens, vec![500, 500]);
+    assert!(s.iter().all(|(h, _)| h.wnd == 1024));
+}
+
+#[test]
 fn packing_respects_mtu() {
     let t0 = Instant::now();
     let mut c = cfg("normal", (0, 0, 0, 0), 200);
