@@ -129,6 +129,10 @@ pub struct Kcp {
     readable: usize,
     /// Pending (sn, ts) to acknowledge.
     acklist: Vec<(u32, u32)>,
+    /// ACKs `(sn, ts)` of the datagram being read, for the batched duplicate-ACK count.
+    ack_batch: Vec<(u32, u32)>,
+    /// Scratch for [`Kcp::apply_fastacks`].
+    ts_scratch: Vec<i32>,
     /// Free segment buffers.
     pool: Vec<Vec<u8>>,
 
@@ -180,6 +184,8 @@ impl Kcp {
             rcv_off: 0,
             readable: 0,
             acklist: Vec::new(),
+            ack_batch: Vec::new(),
+            ts_scratch: Vec::new(),
             pool: Vec::new(),
             created: now,
             next_flush_at: now,
@@ -468,7 +474,6 @@ impl Kcp {
         let prev_una = self.snd_una;
         let mut ack_seen = false;
         let mut latest_ts = 0u32;
-        let mut fast_due = false;
         let mut rest = pkt;
         let mut result = Ok(());
         while rest.len() >= OVERHEAD {
@@ -489,7 +494,7 @@ impl Kcp {
             match h.cmd {
                 CMD_ACK => {
                     self.parse_ack(h.sn);
-                    fast_due |= self.parse_fastack(h.sn, h.ts);
+                    self.ack_batch.push((h.sn, h.ts));
                     ack_seen = true;
                     latest_ts = h.ts;
                 }
@@ -503,6 +508,8 @@ impl Kcp {
                 _ => {} // WINS: the window update above is all.
             }
         }
+        // The ACKs before a bad segment were counted by kcp-go too.
+        let fast_due = self.apply_fastacks(cur);
         if let Err(e) = result {
             // kcp-go returns here: no RTT sample, no cwnd growth, no immediate flush.
             self.stats.kcp_in_errors += 1;
@@ -599,23 +606,73 @@ impl Kcp {
         self.give_buf(data);
     }
 
-    /// Counts a duplicate ACK for every older segment sent no later than the ACKed one.
+    /// Applies the duplicate-ACK counting of one datagram's ACKs (`ack_batch`) in a single pass.
+    ///
+    /// kcp-go, per ACK `(sn, ts)` in flight, adds 1 to `fastack` of every older segment sent no
+    /// later (`seg.ts <= ts`) unless locked. Those increments commute, and a segment still in
+    /// `snd_buf` after the datagram was in flight for every ACK above it, so the per-segment total
+    /// is the number of batch ACKs with a larger in-flight sn and a ts not before its own. That
+    /// count is taken with a sweep from the highest index down over a sorted list of ts values:
+    /// O(inflight + k log k) per datagram instead of O(inflight * k).
     /// Returns whether some unacknowledged segment reached the fast-retransmit threshold.
-    fn parse_fastack(&mut self, sn: u32, ts: u32) -> bool {
-        let Some(idx) = self.snd_index(sn) else {
-            return false;
-        };
-        let resend = self.fastresend;
+    fn apply_fastacks(&mut self, cur: Ms) -> bool {
+        let n = self.snd_buf.len();
+        let mut batch = std::mem::take(&mut self.ack_batch);
+        let mut tss = std::mem::take(&mut self.ts_scratch);
+        // (index in snd_buf, ts relative to our clock) of the ACKs still inside the window.
+        let mut keep = 0;
+        for i in 0..batch.len() {
+            let (sn, ts) = batch[i];
+            if let Some(idx) = self.snd_index(sn) {
+                batch[keep] = (idx as u32, Ms(ts).diff(cur) as u32);
+                keep += 1;
+            }
+        }
+        batch.truncate(keep);
         let mut due = false;
-        for seg in self.snd_buf.range_mut(..idx) {
-            if sn_diff(seg.ts, ts) <= 0 && seg.fastack != FASTACK_LOCK {
-                seg.fastack += 1;
-                if resend > 0 && !seg.acked && seg.fastack >= resend {
-                    due = true;
+        if !batch.is_empty() && n > 0 {
+            batch.sort_unstable_by_key(|a| std::cmp::Reverse(a.0));
+            tss.clear();
+            let resend = self.fastresend;
+            let top = batch[0].0 as usize;
+            let mut p = 0;
+            for j in (0..top.min(n)).rev() {
+                while p < batch.len() && batch[p].0 as usize > j {
+                    let r = batch[p].1 as i32;
+                    let at = tss.partition_point(|&x| x < r);
+                    tss.insert(at, r);
+                    p += 1;
+                }
+                let Some(seg) = self.snd_buf.get_mut(j) else {
+                    continue;
+                };
+                if seg.fastack == FASTACK_LOCK {
+                    continue;
+                }
+                let r = Ms(seg.ts).diff(cur);
+                let count = (tss.len() - tss.partition_point(|&x| x < r)) as u32;
+                if count > 0 {
+                    seg.fastack = seg.fastack.saturating_add(count);
+                    if resend > 0 && !seg.acked && seg.fastack >= resend {
+                        due = true;
+                    }
                 }
             }
         }
+        batch.clear();
+        tss.clear();
+        self.ack_batch = batch;
+        self.ts_scratch = tss;
         due
+    }
+
+    /// `(sn, ts, fastack)` of every segment in `snd_buf` (tests).
+    #[cfg(test)]
+    pub(super) fn fastacks(&self) -> Vec<(u32, u32, u32)> {
+        self.snd_buf
+            .iter()
+            .map(|s| (s.sn, s.ts, s.fastack))
+            .collect()
     }
 
     /// Handles one PUSH; returns whether it was a repeat (duplicate or outside the window).

@@ -737,3 +737,44 @@ fn lossy_reordering_link_10mb_fast3() {
 fn lossy_link_with_congestion_control() {
     transfer("manual", 1024 * 1024, 3);
 }
+
+proptest! {
+    /// The batched duplicate-ACK count equals kcp-go's per-ACK loop.
+    #[test]
+    fn batched_fastack_matches_per_ack_reference(
+        sends in prop::collection::vec(1u64..30, 1..12),
+        dgrams in prop::collection::vec(prop::collection::vec((0u32..50, 0u64..400), 1..10), 1..6),
+    ) {
+        let t0 = Instant::now();
+        let mut c = cfg("manual", (0, 5000, 3, 1), 100);
+        c.snd_wnd = 64;
+        let mut k = Kcp::new(CONV, &c, t0);
+        // Segments sent at different ms so their ts differ.
+        let mut ms = 0;
+        for (i, step) in sends.iter().enumerate() {
+            ms += step;
+            k.send(&[i as u8; 76 * 3]);
+            drain(&mut k, at(t0, ms));
+        }
+        for d in &dgrams {
+            let before = k.fastacks();
+            let snd_nxt = before.last().map_or(0, |s| s.0 + 1);
+            let mut want: Vec<u32> = before.iter().map(|s| s.2).collect();
+            for &(sn, ts) in d {
+                let ts = ts as u32;
+                if sn >= snd_nxt {
+                    continue;
+                }
+                for (i, s) in before.iter().enumerate() {
+                    if s.0 < sn && sn_diff(s.1, ts) <= 0 && want[i] != u32::MAX {
+                        want[i] += 1;
+                    }
+                }
+            }
+            let list: Vec<(u32, u32)> = d.iter().map(|&(sn, ts)| (sn, ts as u32)).collect();
+            k.handle_packet(at(t0, ms + 1), &acks(&list, 0, 64), false).unwrap();
+            let got: Vec<u32> = k.fastacks().iter().map(|s| s.2).collect();
+            prop_assert_eq!(got, want);
+        }
+    }
+}
