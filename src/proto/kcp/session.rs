@@ -475,6 +475,7 @@ impl Kcp {
         let mut ack_seen = false;
         let mut latest_ts = 0u32;
         let mut rest = pkt;
+        let mut in_segs = 0u64;
         let mut result = Ok(());
         while rest.len() >= OVERHEAD {
             let (h, data, after) = match Header::parse(rest, self.conv) {
@@ -485,7 +486,7 @@ impl Kcp {
                 }
             };
             rest = after;
-            self.stats.in_segs += 1;
+            in_segs += 1;
             self.last_recv_at = now;
             if !recovered {
                 self.rmt_wnd = h.wnd as u32;
@@ -511,10 +512,11 @@ impl Kcp {
         // The ACKs before a bad segment were counted by kcp-go too.
         let fast_due = self.apply_fastacks(cur);
         if let Err(e) = result {
-            // kcp-go returns here: no RTT sample, no cwnd growth, no immediate flush.
+            // kcp-go returns here: no InSegs, RTT sample, cwnd growth or immediate flush.
             self.stats.kcp_in_errors += 1;
             return Err(e);
         }
+        self.stats.in_segs += in_segs;
 
         if ack_seen && !recovered {
             let rtt = cur.diff(Ms(latest_ts));
@@ -614,7 +616,7 @@ impl Kcp {
     /// is the number of batch ACKs with a larger in-flight sn and a ts not before its own. That
     /// count is taken with a sweep from the highest index down over a sorted list of ts values:
     /// O(inflight + k log k) per datagram instead of O(inflight * k).
-    /// Returns whether some unacknowledged segment reached the fast-retransmit threshold.
+    /// Returns whether a raised counter reached the fast-retransmit threshold.
     fn apply_fastacks(&mut self, cur: Ms) -> bool {
         let n = self.snd_buf.len();
         let mut batch = std::mem::take(&mut self.ack_batch);
@@ -653,7 +655,9 @@ impl Kcp {
                 let count = (tss.len() - tss.partition_point(|&x| x < r)) as u32;
                 if count > 0 {
                     seg.fastack = seg.fastack.saturating_add(count);
-                    if resend > 0 && !seg.acked && seg.fastack >= resend {
+                    // As kcp-go: any raised counter at the threshold (acknowledged segments
+                    // included; a threshold of 0 means every raise) asks for a full flush.
+                    if seg.fastack >= resend {
                         due = true;
                     }
                 }
@@ -816,8 +820,8 @@ impl Kcp {
             cwnd_eff: 0,
             min_rto: self.interval as i32,
         };
-        if w.full {
-            // Window probing while the peer's window is closed.
+        {
+            // Window probing while the peer's window is closed (every flush kind).
             if self.rmt_wnd == 0 {
                 if self.probe_wait == 0 {
                     self.probe_wait = PROBE_INIT;
@@ -837,6 +841,8 @@ impl Kcp {
                 self.ts_probe = Ms(0);
                 self.probe_wait = 0;
             }
+        }
+        if w.full {
             // Move queued data into the send window.
             let mut cwnd = self.snd_wnd.min(self.rmt_wnd);
             if !self.nocwnd {
@@ -923,10 +929,7 @@ impl Kcp {
         }
         self.acklist.clear();
         plan.ack_idx = 0;
-        if !plan.full {
-            return Step::Done;
-        }
-        // 2. Window probe commands.
+        // 2. Window probe commands (kcp-go sends these in ACK-only flushes too).
         hdr.ts = 0;
         hdr.sn = 0;
         for (flag, cmd) in [(self.ask_send, CMD_WASK), (self.ask_tell, CMD_WINS)] {
@@ -945,6 +948,9 @@ impl Kcp {
             } else {
                 self.ask_tell = false;
             }
+        }
+        if !plan.full {
+            return Step::Done;
         }
         // 4. (Re)transmissions.
         let resent = if self.fastresend > 0 {
