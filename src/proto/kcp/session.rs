@@ -842,8 +842,9 @@ impl Kcp {
                 self.probe_wait = 0;
             }
         }
-        if w.full {
-            // Move queued data into the send window.
+        {
+            // Move queued data into the send window (kcp-go does this in ACK-only flushes too;
+            // only the (re)transmission loop is reserved to full flushes).
             let mut cwnd = self.snd_wnd.min(self.rmt_wnd);
             if !self.nocwnd {
                 cwnd = cwnd.min(self.cwnd);
