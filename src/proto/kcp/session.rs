@@ -61,6 +61,14 @@ struct Plan {
     cwnd_eff: u32,
     /// Time until the next needed flush, ms (starts at `interval`).
     min_rto: i32,
+    /// The data phase jumped over the transmitted head of `snd_buf` (nothing there was due).
+    jumped: bool,
+    /// Earliest `resend_at` among the transmitted unacknowledged segments visited.
+    min_resend: Option<Ms>,
+    /// A visited unacknowledged segment still has a duplicate-ACK count (0 < fastack < lock).
+    fastack_seen: bool,
+    /// `fastack_epoch` when the plan started.
+    epoch0: u64,
 }
 
 /// A flush requested but not started.
@@ -105,6 +113,20 @@ pub struct Kcp {
     snd_una: u32,
     /// Next sn to assign; `snd_nxt - snd_una == snd_buf.len()`.
     snd_nxt: u32,
+    /// Every segment in `snd_una..sent_nxt` has been transmitted at least once; the never
+    /// transmitted ones are exactly the tail `sent_nxt..snd_nxt` (flushes send in sn order).
+    sent_nxt: u32,
+    /// A lower bound on `resend_at` of every transmitted unacknowledged segment (`None`:
+    /// unknown). Lets a full flush skip the transmitted head of `snd_buf` when nothing there can
+    /// be due: the common case of a flush triggered by a write or an ACK.
+    resend_hint: Option<Ms>,
+    /// Some unacknowledged segment may hold 0 < fastack < lock (fast/early retransmit pending).
+    fastack_pending: bool,
+    /// Bumped whenever `fastack_pending` is set.
+    fastack_epoch: u64,
+    /// Flushes that jumped over the transmitted head (tests).
+    #[cfg(test)]
+    pub(super) jumps: u64,
     /// Next in-order sn expected from the peer; everything below went to `rcv_queue`.
     rcv_nxt: u32,
 
@@ -168,6 +190,12 @@ impl Kcp {
             rx_minrto: RTO_MIN,
             snd_una: 0,
             snd_nxt: 0,
+            sent_nxt: 0,
+            resend_hint: None,
+            fastack_pending: false,
+            fastack_epoch: 0,
+            #[cfg(test)]
+            jumps: 0,
             rcv_nxt: 0,
             rx_srtt: 0,
             rx_rttvar: 0,
@@ -579,6 +607,9 @@ impl Kcp {
             }
         }
         self.snd_una = self.snd_buf.front().map_or(self.snd_nxt, |s| s.sn);
+        if sn_diff(self.sent_nxt, self.snd_una) < 0 {
+            self.sent_nxt = self.snd_una;
+        }
         if advanced {
             self.last_progress_at = now;
         }
@@ -655,6 +686,10 @@ impl Kcp {
                 let count = (tss.len() - tss.partition_point(|&x| x < r)) as u32;
                 if count > 0 {
                     seg.fastack = seg.fastack.saturating_add(count);
+                    if !seg.acked {
+                        self.fastack_pending = true;
+                        self.fastack_epoch += 1;
+                    }
                     // As kcp-go: any raised counter at the threshold (acknowledged segments
                     // included; a threshold of 0 means every raise) asks for a full flush.
                     if seg.fastack >= resend {
@@ -819,6 +854,10 @@ impl Kcp {
             lost: 0,
             cwnd_eff: 0,
             min_rto: self.interval as i32,
+            jumped: false,
+            min_resend: None,
+            fastack_seen: false,
+            epoch0: self.fastack_epoch,
         };
         {
             // Window probing while the peer's window is closed (every flush kind).
@@ -962,6 +1001,34 @@ impl Kcp {
         if sn_diff(plan.cursor, self.snd_una) < 0 {
             plan.cursor = self.snd_una;
         }
+        // Nothing in the transmitted head can be due (no duplicate-ACK counts, earliest RTO
+        // still ahead): go straight to the never-transmitted tail.
+        // Interval flushes always scan everything, so that they reschedule exactly as kcp-go.
+        let head_idle = !plan.timer
+            && !self.fastack_pending
+            && matches!(self.resend_hint, Some(h) if cur.diff(h) < 0);
+        if head_idle && sn_diff(self.sent_nxt, plan.cursor) > 0 {
+            #[cfg(debug_assertions)]
+            {
+                let from = plan.cursor.wrapping_sub(self.snd_una) as usize;
+                let to = self.sent_nxt.wrapping_sub(self.snd_una) as usize;
+                for seg in self.snd_buf.range(from..to) {
+                    debug_assert!(seg.xmit > 0);
+                    debug_assert!(
+                        seg.acked
+                            || ((seg.fastack == 0 || seg.fastack == FASTACK_LOCK)
+                                && cur.diff(seg.resend_at) < 0),
+                        "skipped a due segment"
+                    );
+                }
+            }
+            plan.cursor = self.sent_nxt;
+            plan.jumped = true;
+            #[cfg(test)]
+            {
+                self.jumps += 1;
+            }
+        }
         hdr.cmd = CMD_PUSH;
         loop {
             let idx = plan.cursor.wrapping_sub(self.snd_una) as usize;
@@ -1020,6 +1087,18 @@ impl Kcp {
                 }
                 seg.xmit += 1;
                 seg.ts = cur.0;
+                let (sn, resend_at) = (seg.sn, seg.resend_at);
+                if why == Why::New {
+                    self.sent_nxt = sn.wrapping_add(1);
+                }
+                if let Some(h) = self.resend_hint {
+                    if resend_at.diff(h) < 0 {
+                        self.resend_hint = Some(resend_at);
+                    }
+                }
+                let Some(seg) = self.snd_buf.get(idx) else {
+                    break;
+                };
                 hdr.ts = seg.ts;
                 hdr.sn = seg.sn;
                 hdr.len = seg.data.len() as u32;
@@ -1034,9 +1113,30 @@ impl Kcp {
                     if rto > 0 && rto < plan.min_rto {
                         plan.min_rto = rto;
                     }
+                    if plan.min_resend.map_or(true, |m| seg.resend_at.diff(m) < 0) {
+                        plan.min_resend = Some(seg.resend_at);
+                    }
+                    if seg.fastack > 0 && seg.fastack != FASTACK_LOCK {
+                        plan.fastack_seen = true;
+                    }
                 }
             }
             plan.cursor = plan.cursor.wrapping_add(1);
+        }
+        if plan.jumped {
+            // Only non-interval flushes jump; their timing hint is a lower bound.
+            if let Some(h) = self.resend_hint {
+                let rto = h.diff(cur);
+                if rto > 0 && rto < plan.min_rto {
+                    plan.min_rto = rto;
+                }
+            }
+        } else {
+            // A complete scan: the bounds are exact again.
+            self.resend_hint = Some(plan.min_resend.unwrap_or(cur.add(SEG_RTO_CAP)));
+            if self.fastack_epoch == plan.epoch0 {
+                self.fastack_pending = plan.fastack_seen;
+            }
         }
         // 5. Congestion control.
         if !self.nocwnd {
@@ -1057,7 +1157,9 @@ impl Kcp {
             }
         }
         let next = now + Duration::from_millis(plan.min_rto.max(1) as u64);
-        if plan.timer || next < self.next_flush_at || self.next_flush_at < now {
+        // As kcp-go, only the interval flush reschedules itself (from its own scan); other
+        // flushes do only when the timer lapsed during an idle spell.
+        if plan.timer || self.next_flush_at < now {
             self.next_flush_at = next;
         }
         Step::Done

@@ -718,9 +718,10 @@ fn transfer(mode: &str, total: usize, seed: u8) {
     let s = a.stats();
     assert!(s.retrans_segs > 0, "loss should cause retransmissions");
     eprintln!(
-        "{mode}: {total} bytes in {ms} virtual ms, {steps} steps, out_segs {}, retrans {} (fast {} early {} lost {}), repeat at b {}",
-        s.out_segs, s.retrans_segs, s.fast_retrans_segs, s.early_retrans_segs, s.lost_segs, b.stats().repeat_segs
+        "{mode}: {total} bytes in {ms} virtual ms, {steps} steps, out_segs {}, retrans {} (fast {} early {} lost {}), repeat at b {}, head jumps {}",
+        s.out_segs, s.retrans_segs, s.fast_retrans_segs, s.early_retrans_segs, s.lost_segs, b.stats().repeat_segs, a.jumps
     );
+    assert!(a.jumps > 0, "flushes never skipped the transmitted head");
 }
 
 #[test]
