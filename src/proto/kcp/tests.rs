@@ -779,3 +779,64 @@ proptest! {
         }
     }
 }
+
+/// Wall-clock throughput of two sessions over a lossless in-memory link (both ends' work).
+/// Not a pass/fail test: `cargo test --lib proto::kcp::tests::throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput_lossless() {
+    let total = 200 * 1024 * 1024;
+    let t0 = Instant::now();
+    let mut c = KcpConfig::from_mode("fast3", (0, 0, 0, 0));
+    c.mtu = 1350;
+    c.snd_wnd = 1024;
+    c.rcv_wnd = 1024;
+    let mut a = Kcp::new(CONV, &c, t0);
+    let mut b = Kcp::new(CONV, &c, t0);
+    let chunk = vec![0x5Au8; 32 * 1024];
+    let (mut sent, mut got) = (0usize, 0usize);
+    let mut buf = vec![0u8; 1500];
+    let mut rbuf = vec![0u8; 64 * 1024];
+    let (mut ab, mut ba): (Vec<Vec<u8>>, Vec<Vec<u8>>) = (Vec::new(), Vec::new());
+    let mut ms = 0u64;
+    let wall = std::time::Instant::now();
+    while got < total {
+        let now = at(t0, ms);
+        for d in ab.drain(..) {
+            b.handle_packet(now, &d, false).unwrap();
+        }
+        for d in ba.drain(..) {
+            a.handle_packet(now, &d, false).unwrap();
+        }
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+        while sent < total {
+            let n = a.send(&chunk[..(total - sent).min(chunk.len())]);
+            if n == 0 {
+                break;
+            }
+            sent += n;
+        }
+        loop {
+            let n = b.recv(&mut rbuf);
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        while let Some(n) = a.poll_transmit(now, &mut buf) {
+            ab.push(buf[..n].to_vec());
+        }
+        while let Some(n) = b.poll_transmit(now, &mut buf) {
+            ba.push(buf[..n].to_vec());
+        }
+        ms += 1;
+    }
+    let secs = wall.elapsed().as_secs_f64();
+    eprintln!(
+        "{} MB in {secs:.2} s wall = {:.0} MB/s (virtual {ms} ms), jumps {}",
+        total >> 20,
+        total as f64 / secs / 1e6,
+        a.jumps
+    );
+}
