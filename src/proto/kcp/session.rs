@@ -451,7 +451,7 @@ impl Kcp {
         self.readable -= n;
         self.move_ready();
         if was_full && (self.rcv_queue.len() as u32) < self.rcv_wnd {
-            // Tell the peer the window reopened (sent with the next full flush).
+            // Tell the peer the window reopened (WINS with the next flush).
             self.ask_tell = true;
         }
         n
