@@ -343,6 +343,9 @@ impl Kcp {
     }
 
     fn give_buf(&mut self, mut b: Vec<u8>) {
+        if b.capacity() == 0 {
+            return; // an acknowledged segment's emptied slot: nothing to keep
+        }
         // The pool never holds more buffers than both windows can use.
         if self.pool.len() < (self.snd_wnd + 2 * self.rcv_wnd) as usize {
             b.clear();
