@@ -500,6 +500,50 @@ fn set_config_after_creation_keeps_data() {
 }
 
 #[test]
+fn immediate_ack_flushes_and_recovered_packets() {
+    let t0 = Instant::now();
+    // ack_nodelay: every input with pending ACKs flushes them at once (ACK-only).
+    let mut c = cfg("normal", (0, 0, 0, 0), 200);
+    c.ack_nodelay = true;
+    let mut k = Kcp::new(CONV, &c, t0);
+    k.send(b"data");
+    drain(&mut k, t0);
+    k.handle_packet(at(t0, 1), &push_seg(0, 9, 0, b"p"), false)
+        .unwrap();
+    let s = segs(&drain(&mut k, at(t0, 1)));
+    assert_eq!(s.len(), 1, "ACK only, no PUSH resend");
+    assert_eq!((s[0].0.cmd, s[0].0.sn, s[0].0.ts), (CMD_ACK, 0, 9));
+
+    // Without it: nothing until the interval, unless mtu/24 (= 8) ACKs are pending.
+    let mut k = Kcp::new(CONV, &cfg("normal", (0, 0, 0, 0), 200), t0);
+    for sn in 0..7 {
+        k.handle_packet(at(t0, 1), &push_seg(sn, 9, 0, b"p"), false)
+            .unwrap();
+        assert!(drain(&mut k, at(t0, 1)).is_empty());
+    }
+    k.handle_packet(at(t0, 1), &push_seg(7, 9, 0, b"p"), false)
+        .unwrap();
+    let s = segs(&drain(&mut k, at(t0, 1)));
+    // Filter: only ACKs at/above rcv_nxt (8) survive, plus the last one.
+    assert_eq!(s.len(), 1);
+    assert_eq!((s[0].0.sn, s[0].0.una), (7, 8));
+
+    // A FEC-recovered packet does not move rmt_wnd nor count repeats.
+    let mut w = acks(&[], 0, 0);
+    k.handle_packet(at(t0, 2), &w, true).unwrap();
+    assert_eq!(k.rmt_wnd(), 32);
+    k.handle_packet(at(t0, 2), &push_seg(0, 9, 0, b"p"), true)
+        .unwrap();
+    assert_eq!(k.stats().repeat_segs, 0);
+    k.handle_packet(at(t0, 2), &push_seg(0, 9, 0, b"p"), false)
+        .unwrap();
+    assert_eq!(k.stats().repeat_segs, 1);
+    w = acks(&[], 0, 5);
+    k.handle_packet(at(t0, 3), &w, false).unwrap();
+    assert_eq!(k.rmt_wnd(), 5);
+}
+
+#[test]
 fn packing_respects_mtu() {
     let t0 = Instant::now();
     let mut c = cfg("normal", (0, 0, 0, 0), 200);
