@@ -1,6 +1,7 @@
 //! Everything the OS touches: the mio event loop, UDP and TCP sockets, timers, signals.
 
 pub mod net;
+pub mod report;
 pub mod signals;
 pub mod timers;
 pub mod udp;
