@@ -1242,6 +1242,37 @@ mod tests {
         assert_eq!(go_error_text(&e), "custom thing");
     }
 
+    proptest::proptest! {
+        /// Any layout (user-supplied via --snmplog) and any field values: no panic, and text
+        /// without layout characters is copied unchanged.
+        #[test]
+        fn format_never_panics(
+            layout in ".{0,40}",
+            fields in proptest::array::uniform8(proptest::prelude::any::<u8>()),
+            year in proptest::prelude::any::<i32>(),
+            nanos in proptest::prelude::any::<u32>(),
+            offset in proptest::prelude::any::<i32>(),
+        ) {
+            let x = LocalTime {
+                year,
+                month: fields[0],
+                day: fields[1],
+                hour: fields[2],
+                min: fields[3],
+                sec: fields[4],
+                nanos,
+                weekday: fields[5],
+                yday: u16::from(fields[6]) * 3,
+                utc_offset: offset,
+                zone: if fields[7] % 2 == 0 { String::new() } else { "CET".into() },
+            };
+            let _ = go_time_format(&layout, &x);
+            let _ = snmplog_path(&layout, &x);
+            let plain: String = layout.chars().filter(|c| !"0123456789JMPpZ_-.,".contains(*c)).collect();
+            proptest::prop_assert_eq!(go_time_format(&plain, &x), plain);
+        }
+    }
+
     #[test]
     fn sigusr1_line_has_go_prefix() {
         let s = Snmp {
