@@ -15,8 +15,14 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub enum DaemonError {
     /// Another live process holds the pidfile.
-    Running { path: PathBuf, pid: String },
-    Open { path: PathBuf, err: io::Error },
+    Running {
+        path: PathBuf,
+        pid: String,
+    },
+    Open {
+        path: PathBuf,
+        err: io::Error,
+    },
     Detach(String),
 }
 

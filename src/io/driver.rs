@@ -524,7 +524,7 @@ impl Driver {
             match s {
                 Signal::Usr1 => {
                     let snap = self.snapshot();
-                    info!("KCP SNMP:{}", snap.sigusr1_text());
+                    info!("{}", super::report::sigusr1_line(&snap));
                 }
                 Signal::Term | Signal::Int => {
                     info!("signal received, shutting down");
@@ -602,6 +602,7 @@ impl Driver {
             self.counters.active_opens += 0;
             if !self.common.quiet {
                 info!(
+                    target: super::report::STREAM_TARGET,
                     "stream opened in: {} out: session {:08x}",
                     sid,
                     self.sessions[si].tunnel.conv()
@@ -1064,7 +1065,7 @@ impl Driver {
                 let ci = self.conns.insert(self.new_conn(local, si, sid, true));
                 self.sessions[si].streams.insert(sid, ci);
                 if !self.common.quiet {
-                    info!("stream opened in: {sid} out: {}", display_target(&target));
+                    info!(target: super::report::STREAM_TARGET, "stream opened in: {sid} out: {}", display_target(&target));
                 }
                 self.sync_conn(ci);
             }
@@ -1354,7 +1355,7 @@ impl Driver {
             c.deregister(self.poll.registry());
             self.timers.cancel(TimerKey::Conn(ci));
             if !self.common.quiet {
-                info!("stream closed in: {}", c.sid);
+                info!(target: super::report::STREAM_TARGET, "stream closed in: {}", c.sid);
             }
         }
     }

@@ -311,10 +311,10 @@ fn una_and_ack_bookkeeping() {
         .unwrap();
     assert_eq!(k.unacked(), 3);
     assert!(k.last_progress_at() > p0);
-    // A stale una is a regression, and changes nothing.
+    // A stale una (reordering) changes nothing and is no sign of a peer reset.
     k.handle_packet(at(t0, 12), &acks(&[], 1, 32), false)
         .unwrap();
-    assert_eq!((k.unacked(), k.una_regressions()), (3, 1));
+    assert_eq!((k.unacked(), k.una_regressions()), (3, 0));
     // ACKs far outside the window are ignored.
     k.handle_packet(
         at(t0, 13),
@@ -883,4 +883,32 @@ fn throughput_lossless() {
         total as f64 / secs / 1e6,
         a.jumps
     );
+}
+
+#[test]
+fn peer_reset_is_una_zero_on_an_established_session_only() {
+    let t0 = Instant::now();
+    let mut c = cfg("fast3", (0, 0, 0, 0), 100);
+    c.snd_wnd = 128;
+    c.rcv_wnd = 128;
+    let mut k = Kcp::new(CONV, &c, t0);
+    // The peer's window (kcp-go's default 32 until it tells) opens first.
+    k.handle_packet(t0, &acks(&[], 0, 128), false).unwrap();
+    k.send(&[7u8; 76 * 80]);
+    assert_eq!(pushes(&drain(&mut k, t0)).len(), 80);
+    k.handle_packet(at(t0, 20), &acks(&[(79, 0)], 80, 128), false)
+        .unwrap();
+    assert_eq!(k.unacked(), 0);
+    // Young session: a una of 0 may be a datagram from the first round trip, reordered.
+    k.handle_packet(at(t0, 1000), &acks(&[], 0, 128), false)
+        .unwrap();
+    assert_eq!(k.una_regressions(), 0);
+    // Established: the peer forgot the conversation.
+    k.handle_packet(at(t0, 4000), &acks(&[], 0, 128), false)
+        .unwrap();
+    assert_eq!(k.una_regressions(), 1);
+    // A stale but nonzero una is reordering, never a reset.
+    k.handle_packet(at(t0, 4001), &acks(&[], 5, 128), false)
+        .unwrap();
+    assert_eq!(k.una_regressions(), 1);
 }
