@@ -710,6 +710,29 @@ fn systemd_analyze_verify_is_silent() {
             out.status.code()
         );
     }
+    // The low-port drop-in, applied to a unit and a template instance, is clean too.
+    for unit in ["kcptun-server.service", "kcptun-client@.service"] {
+        let dropin = d.join(format!("{unit}.d"));
+        fs::create_dir_all(&dropin).unwrap();
+        fs::copy(
+            path("packaging/systemd/low-port.conf"),
+            dropin.join("low-port.conf"),
+        )
+        .unwrap();
+    }
+    for unit in ["kcptun-server.service", "kcptun-client@lan.service"] {
+        let out = Command::new(sa)
+            .env("SYSTEMD_UNIT_PATH", format!("{}:", d.display()))
+            .arg("verify")
+            .arg(d.join(unit))
+            .output()
+            .unwrap();
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success() && !all.contains("kcptun"),
+            "verify {unit} with low-port.conf:\n{all}"
+        );
+    }
     // And it does complain about a broken copy, so the silence above means something.
     let bad = d.join("kcptun-broken.service");
     let t = fs::read_to_string(d.join("kcptun-server.service")).unwrap();
