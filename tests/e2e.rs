@@ -312,8 +312,8 @@ fn lossy_link_with_reordering() {
     );
 }
 
-/// Kills the server (pid `server`), restarts it with `restart`, and measures how long until a
-/// new connection through the same client answers (must be < 15 s).
+/// Kills the server, restarts it on the same port with `restart`, and measures how long until a
+/// new connection through the same client answers (must be <= 15 s; printed either way).
 fn restart_case(what: &str, t: &mut Tunnel, restart: impl FnOnce() -> Proc) {
     t.ready();
     let r = transfer(t.dest.clone(), MIB, MIB);
@@ -323,16 +323,24 @@ fn restart_case(what: &str, t: &mut Tunnel, restart: impl FnOnce() -> Proc) {
     t.server = restart();
     let t0 = Instant::now();
     let (s, c) = (&mut t.server, &mut t.client);
-    let r = wait_for_tunnel_with(t.dest.clone(), Duration::from_secs(15), || {
+    // Wait up to 60 s so a slow recovery is measured and reported, then require 15 s.
+    let r = wait_for_tunnel_with(t.dest.clone(), Duration::from_secs(60), || {
         check_alive(&mut [&mut *s, &mut *c])
     });
+    let took = t0.elapsed();
     match r {
         Ok(_) => eprintln!(
             "{what}: recovered {:.2} s after the server restarted",
-            t0.elapsed().as_secs_f64()
+            took.as_secs_f64()
         ),
-        Err(e) => panic!("{what}: no recovery within 15 s: {e}\n{}", t.logs()),
+        Err(e) => panic!("{what}: no recovery within 60 s: {e}\n{}", t.logs()),
     }
+    assert!(
+        took <= Duration::from_secs(15),
+        "{what}: recovery took {:.1} s (limit 15 s)\n{}",
+        took.as_secs_f64(),
+        t.logs()
+    );
     let r = transfer(t.dest.clone(), MIB, MIB);
     t.ok(&format!("{what}: after restart"), r);
 }

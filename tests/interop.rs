@@ -237,9 +237,9 @@ fn run_case(c: &Case, sc: bool) -> Result<Stats, String> {
     let (prog, mut args) = side(server_go, false);
     let d = if server_go { "-" } else { "--" };
     args.extend([
-        format!("{d}l"),
+        "-l".to_string(),
         format!("127.0.0.1:{udp}"),
-        format!("{d}t"),
+        "-t".to_string(),
         target.arg(),
     ]);
     args.extend(flags(server_go));
@@ -251,9 +251,9 @@ fn run_case(c: &Case, sc: bool) -> Result<Stats, String> {
     let (prog, mut args) = side(client_go, true);
     let d = if client_go { "-" } else { "--" };
     args.extend([
-        format!("{d}l"),
+        "-l".to_string(),
         format!("127.0.0.1:{local_port}"),
-        format!("{d}r"),
+        "-r".to_string(),
         format!("127.0.0.1:{udp}"),
         format!("{d}conn"),
         c.conn.to_string(),

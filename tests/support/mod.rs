@@ -158,7 +158,11 @@ impl Proc {
     /// Starts `program args…` with its output captured to a fresh temp file.
     pub fn spawn(name: &str, program: &Path, args: &[String]) -> Proc {
         let dir = TempDir::new("log");
-        let log_path = dir.join(&format!("{}.log", name.replace(['/', ' '], "_")));
+        let stem: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let log_path = dir.join(&format!("{stem}.log"));
         let mut p = Proc::spawn_logged(name, program, args, &log_path);
         p._dir = Some(dir);
         p
