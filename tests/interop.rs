@@ -205,6 +205,11 @@ fn side(go: bool, client: bool) -> (PathBuf, Vec<String>) {
 }
 
 fn run_case(c: &Case, sc: bool) -> Result<Stats, String> {
+    run_case_via(c, sc, None)
+}
+
+/// One case; with `impair`, the client reaches the server through a lossy [`Relay`].
+fn run_case_via(c: &Case, sc: bool, impair: Option<Impair>) -> Result<Stats, String> {
     let target = Target::start();
     let udp = free_udp_port();
     let local_port = free_tcp_port();
@@ -248,13 +253,15 @@ fn run_case(c: &Case, sc: bool) -> Result<Stats, String> {
     }
     let mut server = Proc::spawn(&format!("server ({})", prog.display()), &prog, &args);
 
+    let relay = impair.map(|i| Relay::start(local(udp), i));
+    let remote = relay.as_ref().map_or(local(udp), |r| r.addr);
     let (prog, mut args) = side(client_go, true);
     let d = if client_go { "-" } else { "--" };
     args.extend([
         "-l".to_string(),
         format!("127.0.0.1:{local_port}"),
         "-r".to_string(),
-        format!("127.0.0.1:{udp}"),
+        remote.to_string(),
         format!("{d}conn"),
         c.conn.to_string(),
         format!("{d}smuxver"),
@@ -272,7 +279,11 @@ fn run_case(c: &Case, sc: bool) -> Result<Stats, String> {
     }) {
         return Err(fail(e, &mut server, &mut client));
     }
-    match transfer_many(dest, c.conn, PER_CASE, PER_CASE) {
+    let r = transfer_many(dest, c.conn, PER_CASE, PER_CASE);
+    if let Some(relay) = &relay {
+        eprintln!("case {c}: {}", relay.summary());
+    }
+    match r {
         Ok(s) => match check_alive(&mut [&mut server, &mut client]) {
             Ok(()) => Ok(s),
             Err(e) => Err(fail(e, &mut server, &mut client)),
@@ -284,6 +295,7 @@ fn run_case(c: &Case, sc: bool) -> Result<Stats, String> {
 #[test]
 fn interop_matrix() {
     require_go();
+    let _g = serial();
     let sc = selfcheck();
     let only: Option<Vec<usize>> = std::env::var("KCPTUN_INTEROP_CASES")
         .ok()
@@ -338,6 +350,50 @@ fn interop_matrix() {
         }
         panic!("{msg}{table}");
     }
+}
+
+/// Cross-implementation FEC recovery and retransmission: 8 MiB each way through 10% loss, 1%
+/// duplicates and 5% of datagrams held back 2–15 ms, in both directions of the pairing.
+#[test]
+fn interop_lossy_link() {
+    require_go();
+    let _g = serial();
+    let sc = selfcheck();
+    let cases = [
+        Case {
+            n: 101,
+            dir: Dir::OursToGo,
+            cipher: "aes",
+            fec: (10, 3),
+            comp: true,
+            smux: 1,
+            conn: 1,
+        },
+        Case {
+            n: 102,
+            dir: Dir::GoToOurs,
+            cipher: "salsa20",
+            fec: (10, 3),
+            comp: true,
+            smux: 2,
+            conn: 2,
+        },
+    ];
+    let mut failures = Vec::new();
+    for c in &cases {
+        let imp = Impair {
+            loss: 0.10,
+            duplicate: 0.01,
+            reorder: 0.05,
+            hold_ms: (2, 15),
+            seed: c.n as u64,
+        };
+        match run_case_via(c, sc, Some(imp)) {
+            Ok(s) => eprintln!("case {c} through 10% loss: {:.1} MB/s", s.mbps()),
+            Err(e) => failures.push(e),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 // ---------------------------------------------------------------------------------------------
