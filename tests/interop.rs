@@ -274,7 +274,7 @@ fn run_case_via(c: &Case, sc: bool, impair: Option<Impair>) -> Result<Stats, Str
     let fail = |e: String, s: &mut Proc, cl: &mut Proc| -> String {
         format!("case {c}: {e}\n{}", logs(&mut [cl, s]))
     };
-    if let Err(e) = wait_for_tunnel_with(dest, Duration::from_secs(15), || {
+    if let Err(e) = wait_for_tunnel_with(dest, Duration::from_secs(10), || {
         check_alive(&mut [&mut server, &mut client])
     }) {
         return Err(fail(e, &mut server, &mut client));
@@ -308,7 +308,13 @@ fn interop_matrix() {
         .iter()
         .filter(|c| only.as_ref().map_or(true, |o| o.contains(&c.n)))
     {
-        let r = run_case(c, sc);
+        let mut r = run_case(c, sc);
+        // A port taken between our probe and the child's bind (other tests run on this
+        // machine too): retry once with fresh ports.
+        if r.as_ref().is_err_and(|e| e.contains("in use")) {
+            eprintln!("{c}: port collision, retrying");
+            r = run_case(c, sc);
+        }
         match &r {
             Ok(s) => eprintln!("{c}: {:.1} MB/s", s.mbps()),
             Err(e) => {
@@ -336,6 +342,9 @@ fn interop_matrix() {
         table.push_str(&format!("  {c}  {v}\n"));
     }
     eprintln!("{table}");
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-matrix.txt");
+    let _ = std::fs::write(&out, &table);
+    eprintln!("(table also written to {})", out.display());
     if !failures.is_empty() {
         // Full logs for the first three failures; one line for the rest.
         let mut msg = format!("{} of {} cases failed\n", failures.len(), rows.len());
