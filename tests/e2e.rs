@@ -6,6 +6,7 @@
 //! Every data check is SHA-256 at both ends (see `support`). The tests hold `support::serial()`
 //! so they run one at a time even though cargo starts them in parallel.
 //!
+//! `KCPTUN_BIN=/path/to/kcptun` tests another build of ours (e.g. a release binary).
 //! `KCPTUN_INTEROP_SELFCHECK=1` runs Go 2021 in place of our binary (harness check; only
 //! `ipv6_loopback`, `lossy_link_with_reordering`, `server_restart_ours` and `wrong_key` apply).
 

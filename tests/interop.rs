@@ -12,7 +12,10 @@
 //!
 //! `KCPTUN_INTEROP_SELFCHECK=1` replaces our binary with Go's (Go ⇄ Go) to prove the harness
 //! itself; the 2021 build cannot detect the smux version, so both sides get `--smuxver` then.
-//! `KCPTUN_INTEROP_CASES=3,7` runs only those case numbers.
+//! `KCPTUN_INTEROP_CASES=3,7` runs only those case numbers. `KCPTUN_BIN=/path/to/kcptun` tests
+//! another build of ours (e.g. a release binary) instead of the one cargo built.
+//! The MB/s table is printed (see it with `-- --nocapture`) and written to
+//! `target/tmp/interop-matrix.txt`.
 
 mod support;
 

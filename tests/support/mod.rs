@@ -40,9 +40,12 @@ pub const MIB: u64 = 1 << 20;
 pub const GO_CLIENT: &str = "/usr/bin/kcptun-client";
 pub const GO_SERVER: &str = "/usr/bin/kcptun-server";
 
-/// Our binary.
+/// Our binary: the one cargo built for these tests, or `$KCPTUN_BIN` (e.g. a release build).
 pub fn ours() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_kcptun"))
+    match std::env::var_os("KCPTUN_BIN") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_kcptun")),
+    }
 }
 
 /// Fails (never skips) when Debian's Go kcptun is missing.
