@@ -3,6 +3,8 @@
 //! Two measurements per method and datagram size:
 //! * `seal+open`: what a kcptun datagram costs end to end in this crate (nonce from the Rng,
 //!   CRC32, encrypt, then decrypt and CRC check) on one buffer.
+//! * `enc only` / `dec only`: each direction alone (CFB encryption is sequential, decryption
+//!   runs blocks in parallel).
 //! * `enc+dec`: the same work as kcp-go's `benchCrypt` (encrypt then decrypt one buffer, no nonce,
 //!   no CRC): compare its MB/s with Go's, which also counts 2 x the buffer per op.
 //!
@@ -40,8 +42,8 @@ fn main() {
     let pass = derive_key(b"it's a secrect");
     let budget = Duration::from_millis(300);
     println!(
-        "{:<12} {:>6} {:>11} {:>11} {:>11} {:>11}",
-        "method", "bytes", "seal+open", "MB/s", "enc+dec", "MB/s"
+        "{:<12} {:>6} {:>11} {:>8} {:>11} {:>8} {:>11} {:>11}",
+        "method", "bytes", "seal+open", "MB/s", "enc+dec", "MB/s", "enc only", "dec only"
     );
     for m in Method::ALL {
         if let Some(f) = &filter {
@@ -62,17 +64,25 @@ fn main() {
             });
             // Cipher only, as kcp-go's benchmark: encrypt + decrypt, no nonce, no CRC.
             let raw = time_per_op(budget, || {
-                c.bench_cipher_only(black_box(&mut buf));
+                c.bench_cipher(black_box(&mut buf), true, true);
+            });
+            let enc = time_per_op(budget, || {
+                c.bench_cipher(black_box(&mut buf), true, false);
+            });
+            let dec = time_per_op(budget, || {
+                c.bench_cipher(black_box(&mut buf), false, true);
             });
             let mbps = |ns: f64| 2.0 * dgram as f64 / ns * 1e3;
             println!(
-                "{:<12} {:>6} {:>8.0} ns {:>11.0} {:>8.0} ns {:>11.0}",
+                "{:<12} {:>6} {:>8.0} ns {:>8.0} {:>8.0} ns {:>8.0} {:>8.0} ns {:>8.0} ns",
                 m.name(),
                 dgram,
                 seal_open,
                 mbps(seal_open),
                 raw,
-                mbps(raw)
+                mbps(raw),
+                enc,
+                dec
             );
         }
     }

@@ -417,35 +417,53 @@ impl Crypt {
 }
 
 impl Crypt {
-    /// Benchmark hook: encrypts then decrypts all of `buf` with the bare cipher (no nonce, no CRC),
-    /// the work kcp-go's `benchCrypt` measures per op. Not part of the protocol API.
+    /// Benchmark hook: runs the bare cipher over all of `buf` (no nonce, no CRC), encrypting if
+    /// `enc`, then decrypting if `dec`; both is the work kcp-go's `benchCrypt` measures per op.
+    /// Not part of the protocol API.
     #[doc(hidden)]
-    pub fn bench_cipher_only(&mut self, buf: &mut [u8]) {
+    pub fn bench_cipher(&mut self, buf: &mut [u8], enc: bool, dec: bool) {
+        macro_rules! both {
+            ($c:expr) => {{
+                if enc {
+                    $c.encrypt(buf);
+                }
+                if dec {
+                    $c.decrypt(buf);
+                }
+            }};
+        }
         match &self.inner {
-            Inner::Aes256(c) => (c.encrypt(buf), c.decrypt(buf)).1,
-            Inner::Aes128(c) => (c.encrypt(buf), c.decrypt(buf)).1,
-            Inner::Aes192(c) => (c.encrypt(buf), c.decrypt(buf)).1,
-            Inner::Blowfish(c) => (c.encrypt(buf), c.decrypt(buf)).1,
-            Inner::Twofish(c) => (c.encrypt(buf), c.decrypt(buf)).1,
-            Inner::Cast5(c) => (c.encrypt(buf), c.decrypt(buf)).1,
-            Inner::TripleDes(c) => (c.encrypt(buf), c.decrypt(buf)).1,
-            Inner::Tea(c) => (c.encrypt(buf), c.decrypt(buf)).1,
-            Inner::Xtea(c) => (c.encrypt(buf), c.decrypt(buf)).1,
-            Inner::Sm4(c) => (c.encrypt(buf), c.decrypt(buf)).1,
+            Inner::Aes256(c) => both!(c),
+            Inner::Aes128(c) => both!(c),
+            Inner::Aes192(c) => both!(c),
+            Inner::Blowfish(c) => both!(c),
+            Inner::Twofish(c) => both!(c),
+            Inner::Cast5(c) => both!(c),
+            Inner::TripleDes(c) => both!(c),
+            Inner::Tea(c) => both!(c),
+            Inner::Xtea(c) => both!(c),
+            Inner::Sm4(c) => both!(c),
             Inner::Salsa20(key) if buf.len() >= 8 => {
-                salsa20_apply(key, buf);
-                salsa20_apply(key, buf);
+                for _ in 0..(enc as u8 + dec as u8) {
+                    salsa20_apply(key, buf);
+                }
             }
             Inner::Xor(pad) => {
-                xor_apply(pad, buf);
-                xor_apply(pad, buf);
+                for _ in 0..(enc as u8 + dec as u8) {
+                    xor_apply(pad, buf);
+                }
             }
             Inner::Gcm(gcm) if buf.len() >= GCM_NONCE_LEN + GCM_TAG_LEN => {
                 let (head, rest) = buf.split_at_mut(GCM_NONCE_LEN);
                 let body_len = rest.len() - GCM_TAG_LEN;
                 let (body, tag_room) = rest.split_at_mut(body_len);
-                if let Ok(tag) = gcm.encrypt_in_place_detached((&*head).into(), b"", body) {
-                    tag_room.copy_from_slice(&tag);
+                if enc {
+                    if let Ok(tag) = gcm.encrypt_in_place_detached((&*head).into(), b"", body) {
+                        tag_room.copy_from_slice(&tag);
+                    }
+                }
+                if dec {
+                    let tag = aes_gcm::Tag::clone_from_slice(tag_room);
                     let _ = gcm.decrypt_in_place_detached((&*head).into(), b"", body, &tag);
                 }
             }
