@@ -14,6 +14,7 @@
 
 mod cfb;
 mod des;
+mod sm4;
 mod tea;
 mod twofish;
 
@@ -28,6 +29,7 @@ use sha1::Sha1;
 
 use self::cfb::Cfb;
 use self::des::TdesEde3;
+use self::sm4::Sm4;
 use self::tea::{Tea, Xtea};
 use self::twofish::Twofish;
 use super::rng::Rng;
@@ -226,7 +228,7 @@ enum Inner {
     Tea(Cfb<Tea>),
     Xtea(Box<Cfb<Xtea>>),
     Xor(Box<[u8; XOR_PAD_LEN]>),
-    Sm4(Box<Cfb<sm4::Sm4>>),
+    Sm4(Box<Cfb<Sm4>>),
     None,
     Null,
 }
@@ -280,7 +282,7 @@ impl Crypt {
             Method::Tea => Inner::Tea(Cfb::new(Tea::new(&k16))),
             Method::Xtea => Inner::Xtea(Box::new(Cfb::new(Xtea::new(&k16)))),
             Method::Xor => Inner::Xor(Box::new(xor_pad(pass))),
-            Method::Sm4 => Inner::Sm4(Box::new(Cfb::new(sm4::Sm4::new(&k16.into())))),
+            Method::Sm4 => Inner::Sm4(Box::new(Cfb::new(Sm4::new(&k16)))),
             Method::None => Inner::None,
             Method::Null => Inner::Null,
         };
