@@ -585,23 +585,60 @@ mod tests {
         assert_eq!(c.open(&mut buf).unwrap(), &plain[20..]);
     }
 
-    #[test]
-    fn cfb_decrypt_matches_sequential_definition_every_length() {
-        // Parallel decryption must agree with the sequential SPEC §2.3 loop at every length,
-        // including lengths that end inside and exactly at AES-NI 8-block group boundaries.
-        let p = pass();
-        let aes = Cfb::new(Aes256Enc::new((&p).into()));
-        let tea = Cfb::new(Tea::new(&key16(&p)));
-        for len in 0..400usize {
-            let plain: Vec<u8> = (0..len).map(|i| (i * 7 + 1) as u8).collect();
-            let mut a = plain.clone();
-            aes.encrypt(&mut a);
-            aes.decrypt(&mut a);
-            assert_eq!(a, plain, "aes len {len}");
-            let mut t = plain.clone();
-            tea.encrypt(&mut t);
-            tea.decrypt(&mut t);
-            assert_eq!(t, plain, "tea len {len}");
+    /// SPEC §2.3 written out block by block with `encrypt_block`, for both directions.
+    fn cfb_reference<C: cipher::BlockEncrypt>(c: &C, buf: &mut [u8], decrypt: bool) {
+        use cipher::typenum::Unsigned;
+        let bs = C::BlockSize::USIZE;
+        let mut s = cipher::Block::<C>::clone_from_slice(&CFB_IV[..bs]);
+        c.encrypt_block(&mut s);
+        for chunk in buf.chunks_mut(bs) {
+            let ct: Vec<u8> = if decrypt { chunk.to_vec() } else { Vec::new() };
+            for (x, k) in chunk.iter_mut().zip(s.iter()) {
+                *x ^= *k;
+            }
+            if chunk.len() == bs {
+                s.copy_from_slice(if decrypt { &ct } else { chunk });
+                c.encrypt_block(&mut s);
+            }
         }
+    }
+
+    fn check_cfb<C: cipher::BlockEncrypt + Clone>(name: &str, c: C) {
+        let cfb = Cfb::new(c.clone());
+        for len in 0..300usize {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            let mut want = plain.clone();
+            cfb_reference(&c, &mut want, false);
+            let mut got = plain.clone();
+            cfb.encrypt(&mut got);
+            assert_eq!(got, want, "{name} encrypt len {len}");
+            cfb_reference(&c, &mut want, true);
+            assert_eq!(want, plain, "{name} reference decrypt len {len}");
+            cfb.decrypt(&mut got);
+            assert_eq!(got, plain, "{name} decrypt len {len}");
+        }
+    }
+
+    #[test]
+    fn cfb_matches_sequential_definition_every_length() {
+        // The parallel decryption paths (8 blocks for AES-NI, 4 for TEA/XTEA/3DES/Twofish/SM4,
+        // 1 for the crate ciphers) must agree with the plain SPEC loop at every length, including
+        // lengths ending inside and exactly at group boundaries.
+        let p = pass();
+        let k16 = key16(&p);
+        let mut k24 = [0u8; 24];
+        k24.copy_from_slice(&p[..24]);
+        check_cfb("aes", Aes256Enc::new((&p).into()));
+        check_cfb("aes-128", Aes128Enc::new((&k16).into()));
+        check_cfb("tea", Tea::new(&k16));
+        check_cfb("xtea", Xtea::new(&k16));
+        check_cfb("3des", TdesEde3::new(&k24));
+        check_cfb("twofish", Twofish::new(&p));
+        check_cfb("sm4", Sm4::new(&k16));
+        check_cfb("cast5", cast5::Cast5::new((&k16).into()));
+        check_cfb(
+            "blowfish",
+            <blowfish::Blowfish>::new_from_slice(&p).unwrap(),
+        );
     }
 }
