@@ -11,6 +11,13 @@
 //! [`OpenError::TooShort`] below `header_len + trailer_len` bytes and [`OpenError::Integrity`] when
 //! the CRC (or the GCM tag) does not match. `null` has no header and detects nothing. Unknown
 //! method names are an error ([`UnknownCipher`]); unlike Go kcptun we never fall back to `aes`.
+//!
+//! Implementations: AES (AES-NI when present), AES-GCM, Blowfish, CAST5 and Salsa20 come from the
+//! RustCrypto crates; TEA/XTEA (kcptun's round counts), 3DES, Twofish and SM4 are written here
+//! (table-driven; the crates' versions of the last three are 1.2x to 30x slower than Go's), each
+//! checked against its crate and the Go vectors. Every block cipher runs in [`cfb`]'s kcp-go CFB,
+//! whose decryption encrypts several ciphertext blocks at once. Dispatch is one `match` per
+//! datagram over concrete types.
 
 mod cfb;
 mod des;
