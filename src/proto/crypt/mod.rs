@@ -15,7 +15,7 @@
 //! Implementations: AES (AES-NI when present), AES-GCM, Blowfish, CAST5 and Salsa20 come from the
 //! RustCrypto crates; TEA/XTEA (kcptun's round counts), 3DES, Twofish and SM4 are written here
 //! (table-driven; the crates' versions of the last three are 1.2x to 30x slower than Go's), each
-//! checked against its crate and the Go vectors. Every block cipher runs in [`cfb`]'s kcp-go CFB,
+//! checked against its crate and the Go vectors. Every block cipher runs in the `cfb` submodule's kcp-go CFB,
 //! whose decryption encrypts several ciphertext blocks at once. Dispatch is one `match` per
 //! datagram over concrete types.
 
