@@ -162,6 +162,7 @@ pub fn clap_command() -> clap::Command {
              kcptun-server (for example through a symlink), kcptun acts as that command.",
         )
         .disable_version_flag(true)
+        .disable_help_subcommand(true)
         .subcommand_required(true)
         .arg(
             clap::Arg::new("version")
@@ -175,10 +176,7 @@ pub fn clap_command() -> clap::Command {
         .subcommand(
             BenchArgs::command().about("measure this build: tunnel, cipher and FEC throughput"),
         )
-        .subcommand(SnmpArgs::command().about(
-            "show the counters of a running kcptun (through its --ctl socket) or summarise a \
-             --snmplog CSV file",
-        ))
+        .subcommand(SnmpArgs::command())
 }
 
 /// Runs clap on a rewritten argv. `Ok(Err(cmd))`: clap asked to show help/version.
