@@ -33,7 +33,7 @@ pub const CTL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest control reply accepted (a real one is about 1 KiB).
 const MAX_REPLY: usize = 1 << 20;
 
-/// Usage checks that clap does not express: exactly one source, and flags that fit it.
+/// Usage check at parse time (exit code 2): exactly one source, `--ctl` or `--file`.
 pub fn check_args(a: &SnmpArgs) -> Result<(), CliError> {
     let usage = |m: &str| Err(CliError::Usage(m.to_string()));
     match (&a.ctl, &a.file) {
@@ -41,15 +41,26 @@ pub fn check_args(a: &SnmpArgs) -> Result<(), CliError> {
             "kcptun snmp needs --ctl PATH (a running kcptun's control socket) or --file CSV (a --snmplog file) (see -h)",
         ),
         (Some(_), Some(_)) => usage("--ctl and --file cannot be used together (see -h)"),
-        (Some(_), None) if a.svg.is_some() => usage("--svg needs --file CSV (see -h)"),
-        (None, Some(_)) if a.watch => usage("--watch needs --ctl PATH (see -h)"),
         _ => Ok(()),
     }
+}
+
+/// Flags that do not fit the source, refused when the command runs: `--svg` draws a `--file`,
+/// `--watch` polls a `--ctl`.
+fn check_combination(a: &SnmpArgs) -> Result<(), String> {
+    if a.ctl.is_some() && a.svg.is_some() {
+        return Err("--svg draws a --snmplog file: use it with --file CSV".into());
+    }
+    if a.file.is_some() && a.watch {
+        return Err("--watch polls a running kcptun: use it with --ctl PATH".into());
+    }
+    Ok(())
 }
 
 /// Runs `kcptun snmp` as parsed.
 pub fn run(a: &SnmpArgs) -> Result<(), RunError> {
     check_args(a).map_err(|e| RunError::Other(e.to_string()))?;
+    check_combination(a).map_err(RunError::Other)?;
     let res = match (&a.ctl, &a.file) {
         (Some(p), _) if a.watch => watch(p, a.json),
         (Some(p), _) => once(p, a.json),
@@ -657,7 +668,7 @@ pub fn parse_log(r: impl BufRead) -> io::Result<SnmpLog> {
             continue;
         }
         let fields: Vec<&str> = text.split(',').map(|f| unquote(f.trim())).collect();
-        if fields.iter().any(|f| *f == "Unix") {
+        if fields.contains(&"Unix") {
             let h = Header::from_names(&fields);
             log.layout = Some(h.layout);
             header = Some(h);
@@ -945,7 +956,7 @@ pub fn render_summary(s: &Summary, file: &Path) -> String {
     );
     let _ = writeln!(
         o,
-        "udp        out {} in {} bytes, out {} in {} packets, out {} in {} segments",
+        "udp        bytes out {} / in {}, packets out {} / in {}, segments out {} / in {}",
         optb(t("OutBytes")),
         optb(t("InBytes")),
         opt(t("OutPkts")),
@@ -1126,7 +1137,7 @@ pub fn svg_chart(log: &SnmpLog, title: &str) -> Option<String> {
         return None;
     }
     let (w, h) = (900.0, 520.0);
-    let (x0, x1) = (90.0, 870.0);
+    let (x0, x1) = (100.0, 870.0);
     // (top, bottom, series, axis label)
     let panels: [(f64, f64, &[usize], &str); 2] = [
         (50.0, 290.0, &[0, 1], "bytes/s"),
@@ -1153,7 +1164,13 @@ pub fn svg_chart(log: &SnmpLog, title: &str) -> Option<String> {
             .iter()
             .flat_map(|&k| iv.iter().filter_map(move |x| x.rate(CHARTED[k].1)))
             .fold(0.0f64, f64::max);
-        let step = nice_step(max / 4.0);
+        // bytes step in round binary units (256 KiB, 1 MiB, …), counts in round decimals
+        let step = if label.starts_with("bytes") {
+            let unit = 1024f64.powi((max.max(1.0).log2() / 10.0).floor() as i32);
+            nice_step(max / 4.0 / unit) * unit
+        } else {
+            nice_step(max / 4.0)
+        };
         let ymax = (max / step).ceil().max(1.0) * step;
         let ys = |v: f64| bottom - v / ymax * (bottom - top);
         let _ = writeln!(
@@ -1210,8 +1227,9 @@ pub fn svg_chart(log: &SnmpLog, title: &str) -> Option<String> {
                     );
                 }
             }
-            let lx = x1 - 140.0;
-            let ly = top + 16.0 + 16.0 * n as f64;
+            // legend above the panel, right-aligned
+            let lx = x1 - 120.0 * (series.len() - n) as f64;
+            let ly = top - 8.0;
             let _ = writeln!(
                 o,
                 r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="3"/><text x="{}" y="{}">{name}</text>"#,
@@ -1223,16 +1241,31 @@ pub fn svg_chart(log: &SnmpLog, title: &str) -> Option<String> {
     }
     // time axis under the bottom panel
     let bottom = panels[1].1;
-    for i in 0..=5 {
-        let t = t_min + (t_max - t_min) * i / 5;
+    let span = t_max - t_min;
+    let tick = [
+        1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
+    ]
+    .into_iter()
+    .find(|&st| span / st <= 6)
+    .unwrap_or_else(|| (span / 6 / 86400 + 1) * 86400);
+    let mut t = t_min.div_euclid(tick) * tick;
+    if t < t_min {
+        t += tick;
+    }
+    while t <= t_max {
         let x = xs(t);
         let _ = writeln!(
             o,
             r##"<line x1="{x:.1}" y1="{bottom}" x2="{x:.1}" y2="{}" stroke="#888"/><text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"##,
             bottom + 5.0,
             bottom + 20.0,
-            fmt_clock(t)
+            if tick >= 86400 {
+                fmt_unix(t)[..10].to_string()
+            } else {
+                fmt_clock(t)
+            }
         );
+        t += tick;
     }
     let _ = writeln!(
         o,
@@ -1443,9 +1476,11 @@ mod tests {
     }
 
     fn reply(pid: u64, up: f64, sent: u64, retrans: u64) -> CtlReply {
-        let mut snmp = Snmp::default();
-        snmp.bytes_sent = sent;
-        snmp.retrans_segs = retrans;
+        let snmp = Snmp {
+            bytes_sent: sent,
+            retrans_segs: retrans,
+            ..Snmp::default()
+        };
         CtlReply {
             version: "0.1.0".into(),
             role: "client".into(),
@@ -1615,16 +1650,16 @@ mod tests {
         };
         assert!(check_args(&a(true, false, true, false)).is_ok());
         assert!(check_args(&a(false, true, false, true)).is_ok());
-        for bad in [
-            a(false, false, false, false),
-            a(true, true, false, false),
-            a(true, false, false, true),
-            a(false, true, true, false),
-        ] {
+        for bad in [a(false, false, false, false), a(true, true, false, false)] {
             assert!(
                 matches!(check_args(&bad), Err(CliError::Usage(_))),
                 "{bad:?}"
             );
+        }
+        assert!(check_combination(&a(true, false, true, false)).is_ok());
+        assert!(check_combination(&a(false, true, false, true)).is_ok());
+        for bad in [a(true, false, false, true), a(false, true, true, false)] {
+            assert!(check_combination(&bad).is_err(), "{bad:?}");
         }
     }
 }
