@@ -632,3 +632,12 @@ fn flags_that_do_not_fit_the_source() {
     let err = one_line_error(&out);
     assert!(err.contains("--watch") && err.contains("--ctl"), "{err}");
 }
+
+#[test]
+fn ctl_path_that_is_not_a_socket() {
+    let d = tmpdir();
+    let f = write(&d, "plain.txt", "hello");
+    let out = kcptun().args(["snmp", "--ctl"]).arg(&f).output().unwrap();
+    let err = one_line_error(&out);
+    assert!(err.ends_with("did not answer like kcptun"), "{err}");
+}

@@ -151,6 +151,9 @@ pub struct CtlReply {
 pub fn query(path: &Path, timeout: Duration) -> Result<CtlReply, CtlError> {
     let mut s = UnixStream::connect(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => CtlError::Missing(path.to_path_buf()),
+        io::ErrorKind::ConnectionRefused if !is_socket(path) => {
+            CtlError::NotKcptun(path.to_path_buf())
+        }
         io::ErrorKind::ConnectionRefused => CtlError::Refused(path.to_path_buf()),
         _ => CtlError::Io(path.to_path_buf(), e),
     })?;
@@ -197,6 +200,11 @@ pub fn query(path: &Path, timeout: Duration) -> Result<CtlReply, CtlError> {
     }
     let raw = String::from_utf8(buf).map_err(|_| not_us())?;
     parse_reply(&raw).ok_or_else(not_us)
+}
+
+fn is_socket(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
 }
 
 /// Reads a control reply; `None` if it is not kcptun's JSON. Unknown keys and counters are
@@ -1127,6 +1135,32 @@ fn nice_step(raw: f64) -> f64 {
     10.0 * p
 }
 
+/// Thins a long line to at most two points (lowest and highest) per pixel column, so a year of
+/// one-second rows still makes a small file with every peak visible. Short lines pass as they are.
+fn decimate(run: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    if run.len() <= 1600 {
+        return run.to_vec();
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < run.len() {
+        let column = run[i].0.round();
+        let (mut lo, mut hi) = (run[i].1, run[i].1);
+        let mut j = i;
+        while j < run.len() && run[j].0.round() == column {
+            lo = lo.min(run[j].1);
+            hi = hi.max(run[j].1);
+            j += 1;
+        }
+        out.push((column, lo));
+        if hi != lo {
+            out.push((column, hi));
+        }
+        i = j;
+    }
+    out
+}
+
 /// An SVG chart of a log: bytes/s out and in (top panel) and retransmissions/s (bottom panel)
 /// over time (UTC), with labelled axes. `None` if the log has fewer than two rows.
 pub fn svg_chart(log: &SnmpLog, title: &str) -> Option<String> {
@@ -1212,6 +1246,7 @@ pub fn svg_chart(log: &SnmpLog, title: &str) -> Option<String> {
                 }
             }
             for run in runs.iter().filter(|r| !r.is_empty()) {
+                let run = decimate(run);
                 let pts: Vec<String> = run.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
                 if run.len() == 1 {
                     let (x, y) = run[0];
@@ -1512,6 +1547,22 @@ mod tests {
         let j: Value = serde_json::from_str(&watch_json(&b, None, 1.0)).unwrap();
         assert!(j["rates"].is_null());
         assert_eq!(j["totals"]["BytesSent"], 5000);
+    }
+
+    #[test]
+    fn decimate_keeps_extremes_per_pixel() {
+        let run: Vec<(f64, f64)> = (0..10_000)
+            .map(|i| {
+                (
+                    i as f64 / 100.0,
+                    if i == 5_555 { -7.0 } else { (i % 13) as f64 },
+                )
+            })
+            .collect();
+        let d = decimate(&run);
+        assert!(d.len() <= 2 * 101, "{}", d.len());
+        assert!(d.contains(&(56.0, -7.0)), "the spike survives");
+        assert_eq!(decimate(&run[..10]), run[..10].to_vec());
     }
 
     #[test]
