@@ -187,14 +187,7 @@ pub fn query(path: &Path, timeout: Duration) -> Result<CtlReply, CtlError> {
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(not_us())
-            }
+            // timed out (WouldBlock/TimedOut) or reset: not kcptun
             Err(_) => return Err(not_us()),
         }
     }
@@ -470,9 +463,9 @@ fn round3(x: f64) -> f64 {
 
 fn watch(path: &Path, as_json: bool) -> Result<(), Fail> {
     let tty = io::stdout().is_terminal();
-    let start = Instant::now();
+    let mut next = Instant::now();
     let mut prev: Option<(Instant, CtlReply)> = None;
-    for tick in 1u32.. {
+    loop {
         let r = query(path, CTL_TIMEOUT)?;
         let now = Instant::now();
         let rates = prev
@@ -496,10 +489,14 @@ fn watch(path: &Path, as_json: bool) -> Result<(), Fail> {
         out.flush()?;
         drop(out);
         prev = Some((now, r));
-        let next = start + Duration::from_secs(u64::from(tick));
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        // one frame a second, on a steady beat; after a slow answer, start a new beat
+        next += Duration::from_secs(1);
+        let now = Instant::now();
+        if next < now {
+            next = now + Duration::from_secs(1);
+        }
+        std::thread::sleep(next - now);
     }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
