@@ -56,7 +56,10 @@ fn spawn(args: &[String]) -> Kill {
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let t = Instant::now();
     while !cond() {
-        assert!(t.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -108,7 +111,11 @@ fn live_pidfile_is_refused_and_stale_one_taken_over() {
         err.contains(&format!("held by a running kcptun (pid {pid})")),
         "{err}"
     );
-    assert_eq!(read_pid(&pidfile), Some(pid), "the live pidfile was touched");
+    assert_eq!(
+        read_pid(&pidfile),
+        Some(pid),
+        "the live pidfile was touched"
+    );
     drop(first);
 }
 
@@ -125,8 +132,15 @@ fn sigterm_stops_gracefully_with_exit_0() {
     signal(pid, nix::sys::signal::Signal::SIGTERM);
     let status = k.0.wait().unwrap();
     assert_eq!(status.code(), Some(0), "SIGTERM must exit 0");
-    assert!(t.elapsed() < Duration::from_secs(3), "took {:?}", t.elapsed());
-    assert!(!pidfile.exists(), "pidfile left behind after a graceful stop");
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(
+        !pidfile.exists(),
+        "pidfile left behind after a graceful stop"
+    );
 }
 
 #[test]
@@ -174,4 +188,26 @@ fn daemon_with_unwritable_log_fails_before_detaching() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent-dir/k.log"), "{err}");
+}
+
+#[test]
+fn ctl_socket_answers_kcptun_snmp_and_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tmpdir("ctl");
+    let ctl = d.join("k.ctl");
+    let mut args = server_args(free_udp());
+    args.extend(["--ctl".into(), ctl.display().to_string()]);
+    let k = spawn(&args);
+    wait_for("ctl socket", || ctl.exists());
+    let mode = std::fs::metadata(&ctl).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "control socket must be private");
+    let out = Command::new(bin())
+        .args(["snmp", "--ctl", &ctl.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("server, pid "), "{text}");
+    assert!(text.contains("KCP SNMP:&{BytesSent:0 "), "{text}");
+    drop(k);
 }
