@@ -240,40 +240,9 @@ pub fn parse_reply(raw: &str) -> Option<CtlReply> {
 
 /// Sets the counter named `go_name` (Go's field name); unknown names are ignored.
 fn set_counter(s: &mut Snmp, go_name: &str, v: u64) {
-    let f = match go_name {
-        "BytesSent" => &mut s.bytes_sent,
-        "BytesReceived" => &mut s.bytes_received,
-        "MaxConn" => &mut s.max_conn,
-        "ActiveOpens" => &mut s.active_opens,
-        "PassiveOpens" => &mut s.passive_opens,
-        "CurrEstab" => &mut s.curr_estab,
-        "InErrs" => &mut s.in_errs,
-        "InCsumErrors" => &mut s.in_csum_errors,
-        "KCPInErrors" => &mut s.kcp_in_errors,
-        "InPkts" => &mut s.in_pkts,
-        "OutPkts" => &mut s.out_pkts,
-        "InSegs" => &mut s.in_segs,
-        "OutSegs" => &mut s.out_segs,
-        "InBytes" => &mut s.in_bytes,
-        "OutBytes" => &mut s.out_bytes,
-        "RetransSegs" => &mut s.retrans_segs,
-        "FastRetransSegs" => &mut s.fast_retrans_segs,
-        "EarlyRetransSegs" => &mut s.early_retrans_segs,
-        "LostSegs" => &mut s.lost_segs,
-        "RepeatSegs" => &mut s.repeat_segs,
-        "FECFullShardSet" => &mut s.fec_full_shard_set,
-        "FECRecovered" => &mut s.fec_recovered,
-        "FECErrs" => &mut s.fec_errs,
-        "FECParityShards" => &mut s.fec_parity_shards,
-        "FECShardSet" => &mut s.fec_shard_set,
-        "FECShardMin" => &mut s.fec_shard_min,
-        "RingBufferSndQueue" => &mut s.ring_buffer_snd_queue,
-        "RingBufferRcvQueue" => &mut s.ring_buffer_rcv_queue,
-        "RingBufferSndBuffer" => &mut s.ring_buffer_snd_buffer,
-        "OOBPackets" => &mut s.oob_packets,
-        _ => return,
-    };
-    *f = v;
+    if let Some(f) = s.field_mut(go_name) {
+        *f = v;
+    }
 }
 
 fn counter(s: &Snmp, go_name: &str) -> u64 {
@@ -504,39 +473,16 @@ fn watch(path: &Path, as_json: bool) -> Result<(), Fail> {
 
 /// Columns we read from a snmplog file: the latest Go header's (after `Unix`) plus 2021's
 /// `FECShortShards`. Values are kept by this index whatever the file's column order.
-pub const LOG_COLUMNS: [&str; 31] = [
-    "BytesSent",
-    "BytesReceived",
-    "MaxConn",
-    "ActiveOpens",
-    "PassiveOpens",
-    "CurrEstab",
-    "InErrs",
-    "InCsumErrors",
-    "KCPInErrors",
-    "InPkts",
-    "OutPkts",
-    "InSegs",
-    "OutSegs",
-    "InBytes",
-    "OutBytes",
-    "RetransSegs",
-    "FastRetransSegs",
-    "EarlyRetransSegs",
-    "LostSegs",
-    "RepeatSegs",
-    "FECFullShards",
-    "FECParityShards",
-    "FECErrs",
-    "FECRecovered",
-    "FECShardSet",
-    "FECShardMin",
-    "RingBufferSndQueue",
-    "RingBufferRcvQueue",
-    "RingBufferSndBuffer",
-    "OOBPackets",
-    "FECShortShards",
-];
+pub const LOG_COLUMNS: [&str; 31] = {
+    let mut cols = [""; 31];
+    let mut i = 0;
+    while i < 30 {
+        cols[i] = crate::proto::snmp::CSV_COLUMNS[i];
+        i += 1;
+    }
+    cols[30] = "FECShortShards";
+    cols
+};
 
 /// Columns that are levels, not running totals (no deltas are taken of them).
 const GAUGES: [&str; 7] = [

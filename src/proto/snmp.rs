@@ -25,6 +25,14 @@ macro_rules! snmp_struct {
                 [$(($go, self.$field),)*]
             }
 
+            /// The counter Go calls `go_name` (`None` for a name Go does not have).
+            pub fn field_mut(&mut self, go_name: &str) -> Option<&mut u64> {
+                match go_name {
+                    $($go => Some(&mut self.$field),)*
+                    _ => None,
+                }
+            }
+
             /// Adds every counter of `other` into `self` (wrapping, as Go's uint64 does).
             pub fn add(&mut self, other: &Snmp) {
                 $(self.$field = self.$field.wrapping_add(other.$field);)*
@@ -69,7 +77,7 @@ snmp_struct! {
 }
 
 /// snmplog CSV columns after `Unix`, in Go's header order (latest kcptun).
-const CSV_COLUMNS: [&str; 30] = [
+pub const CSV_COLUMNS: [&str; 30] = [
     "BytesSent",
     "BytesReceived",
     "MaxConn",

@@ -6,12 +6,6 @@
 //! applied with nibble lookup tables, once per 3DES block (the FP/IP between the three DES stages
 //! cancel). The `des` crate permutes bit by bit and is ~2.5x slower than Go; this is faster.
 
-use cipher::consts::{U4, U8};
-use cipher::inout::InOut;
-use cipher::{
-    Block, BlockBackend, BlockClosure, BlockEncrypt, BlockSizeUser, ParBlocks, ParBlocksSizeUser,
-};
-
 /// Bit positions are 1-based from the most significant bit, as in FIPS 46-3.
 const IP: [u8; 64] = [
     58, 50, 42, 34, 26, 18, 10, 2, 60, 52, 44, 36, 28, 20, 12, 4, //
@@ -285,55 +279,12 @@ impl TdesEde3 {
     }
 }
 
-struct Backend<'a>(&'a TdesEde3);
-
-impl BlockSizeUser for Backend<'_> {
-    type BlockSize = U8;
-}
-
-impl ParBlocksSizeUser for Backend<'_> {
-    type ParBlocksSize = U4;
-}
-
-impl BlockBackend for Backend<'_> {
-    #[inline(always)]
-    fn proc_block(&mut self, mut block: InOut<'_, '_, Block<Self>>) {
-        let mut b: [u8; 8] = (*block.get_in()).into();
-        self.0.encrypt_lanes([&mut b[..]]);
-        block.get_out().copy_from_slice(&b);
-    }
-
-    #[inline(always)]
-    fn proc_par_blocks_inplace(&mut self, blocks: &mut ParBlocks<Self>) {
-        let [a, b, c, d] = blocks.as_mut_slice() else {
-            return;
-        };
-        self.0
-            .encrypt_lanes([&mut a[..], &mut b[..], &mut c[..], &mut d[..]]);
-    }
-
-    #[inline(always)]
-    fn proc_par_blocks(&mut self, mut blocks: InOut<'_, '_, ParBlocks<Self>>) {
-        let mut tmp = blocks.clone_in();
-        self.proc_par_blocks_inplace(&mut tmp);
-        *blocks.get_out() = tmp;
-    }
-}
-
-impl BlockSizeUser for TdesEde3 {
-    type BlockSize = U8;
-}
-
-impl BlockEncrypt for TdesEde3 {
-    #[inline]
-    fn encrypt_with_backend(&self, f: impl BlockClosure<BlockSize = U8>) {
-        f.call(&mut Backend(self));
-    }
-}
+super::lanes::four_lane_cipher!(TdesEde3, cipher::consts::U8);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cipher::Block;
     use cipher::KeyInit;
 
     #[test]

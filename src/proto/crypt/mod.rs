@@ -21,6 +21,7 @@
 
 mod cfb;
 mod des;
+mod lanes;
 mod sm4;
 mod tea;
 mod twofish;

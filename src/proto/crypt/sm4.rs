@@ -8,12 +8,6 @@
 //! this one also interleaves four blocks for CFB decryption. Checked against the crate, the
 //! standard's example and the Go vectors.
 
-use cipher::consts::{U16, U4};
-use cipher::inout::InOut;
-use cipher::{
-    Block, BlockBackend, BlockClosure, BlockEncrypt, BlockSizeUser, ParBlocks, ParBlocksSizeUser,
-};
-
 const FK: [u32; 4] = [0xA3B1_BAC6, 0x56AA_3350, 0x677D_9197, 0xB270_22DC];
 
 fn gf_mul(mut a: u8, mut b: u8) -> u8 {
@@ -146,55 +140,12 @@ impl Sm4 {
     }
 }
 
-struct Backend<'a>(&'a Sm4);
-
-impl BlockSizeUser for Backend<'_> {
-    type BlockSize = U16;
-}
-
-impl ParBlocksSizeUser for Backend<'_> {
-    type ParBlocksSize = U4;
-}
-
-impl BlockBackend for Backend<'_> {
-    #[inline(always)]
-    fn proc_block(&mut self, mut block: InOut<'_, '_, Block<Self>>) {
-        let mut b: [u8; 16] = (*block.get_in()).into();
-        self.0.encrypt_lanes([&mut b[..]]);
-        block.get_out().copy_from_slice(&b);
-    }
-
-    #[inline(always)]
-    fn proc_par_blocks_inplace(&mut self, blocks: &mut ParBlocks<Self>) {
-        let [a, b, c, d] = blocks.as_mut_slice() else {
-            return;
-        };
-        self.0
-            .encrypt_lanes([&mut a[..], &mut b[..], &mut c[..], &mut d[..]]);
-    }
-
-    #[inline(always)]
-    fn proc_par_blocks(&mut self, mut blocks: InOut<'_, '_, ParBlocks<Self>>) {
-        let mut tmp = blocks.clone_in();
-        self.proc_par_blocks_inplace(&mut tmp);
-        *blocks.get_out() = tmp;
-    }
-}
-
-impl BlockSizeUser for Sm4 {
-    type BlockSize = U16;
-}
-
-impl BlockEncrypt for Sm4 {
-    #[inline]
-    fn encrypt_with_backend(&self, f: impl BlockClosure<BlockSize = U16>) {
-        f.call(&mut Backend(self));
-    }
-}
+super::lanes::four_lane_cipher!(Sm4, cipher::consts::U16);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cipher::Block;
     use cipher::KeyInit;
 
     #[test]

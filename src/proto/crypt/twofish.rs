@@ -8,12 +8,6 @@
 //! 256-bit keys are needed (kcptun passes all 32 bytes of the derived key). Verified against the
 //! crate and the Go vectors in the tests.
 
-use cipher::consts::{U16, U4};
-use cipher::inout::InOut;
-use cipher::{
-    Block, BlockBackend, BlockClosure, BlockEncrypt, BlockSizeUser, ParBlocks, ParBlocksSizeUser,
-};
-
 /// t-tables of q0 and q1 (the spec's t0..t3 for each permutation).
 const T: [[[u8; 16]; 4]; 2] = [
     [
@@ -222,55 +216,12 @@ impl Twofish {
     }
 }
 
-struct Backend<'a>(&'a Twofish);
-
-impl BlockSizeUser for Backend<'_> {
-    type BlockSize = U16;
-}
-
-impl ParBlocksSizeUser for Backend<'_> {
-    type ParBlocksSize = U4;
-}
-
-impl BlockBackend for Backend<'_> {
-    #[inline(always)]
-    fn proc_block(&mut self, mut block: InOut<'_, '_, Block<Self>>) {
-        let mut b: [u8; 16] = (*block.get_in()).into();
-        self.0.encrypt_lanes([&mut b[..]]);
-        block.get_out().copy_from_slice(&b);
-    }
-
-    #[inline(always)]
-    fn proc_par_blocks_inplace(&mut self, blocks: &mut ParBlocks<Self>) {
-        let [a, b, c, d] = blocks.as_mut_slice() else {
-            return;
-        };
-        self.0
-            .encrypt_lanes([&mut a[..], &mut b[..], &mut c[..], &mut d[..]]);
-    }
-
-    #[inline(always)]
-    fn proc_par_blocks(&mut self, mut blocks: InOut<'_, '_, ParBlocks<Self>>) {
-        let mut tmp = blocks.clone_in();
-        self.proc_par_blocks_inplace(&mut tmp);
-        *blocks.get_out() = tmp;
-    }
-}
-
-impl BlockSizeUser for Twofish {
-    type BlockSize = U16;
-}
-
-impl BlockEncrypt for Twofish {
-    #[inline]
-    fn encrypt_with_backend(&self, f: impl BlockClosure<BlockSize = U16>) {
-        f.call(&mut Backend(self));
-    }
-}
+super::lanes::four_lane_cipher!(Twofish, cipher::consts::U16);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cipher::Block;
     use cipher::KeyInit;
 
     #[test]
