@@ -10,6 +10,7 @@
 //! [`run`] the [`Command`] (help and version are printed by `main`).
 
 mod args;
+pub mod bench;
 mod config;
 mod error;
 mod settings;
@@ -203,7 +204,7 @@ pub fn run(cmd: Command) -> Result<(), RunError> {
     match cmd {
         Command::Client(_) => Err(RunError::NotWired("client")),
         Command::Server(_) => Err(RunError::NotWired("server")),
-        Command::Bench(_) => Err(RunError::NotWired("bench")),
+        Command::Bench(b) => bench::run_bench(&b),
         Command::Snmp(_) => Err(RunError::NotWired("snmp")),
         Command::Version | Command::Help(_) => Ok(()),
     }
