@@ -13,6 +13,7 @@ mod args;
 pub mod bench;
 mod config;
 mod error;
+pub mod launch;
 mod settings;
 
 use std::ffi::{OsStr, OsString};
@@ -198,12 +199,11 @@ pub fn exit_code(e: &CliError) -> i32 {
     }
 }
 
-// PLACEHOLDER (lead): replaced when the event loop is wired. Everything above is final.
 /// Runs a client, server, bench or snmp command.
 pub fn run(cmd: Command) -> Result<(), RunError> {
     match cmd {
-        Command::Client(_) => Err(RunError::NotWired("client")),
-        Command::Server(_) => Err(RunError::NotWired("server")),
+        Command::Client(s) => launch::run_client(&s),
+        Command::Server(s) => launch::run_server(&s),
         Command::Bench(b) => bench::run_bench(&b),
         Command::Snmp(_) => Err(RunError::NotWired("snmp")),
         Command::Version | Command::Help(_) => Ok(()),

@@ -1,6 +1,9 @@
 //! Everything the OS touches: the mio event loop, UDP and TCP sockets, timers, signals.
 
+pub mod driver;
 pub mod net;
+pub mod relay;
+pub mod report;
 pub mod signals;
 pub mod timers;
 pub mod udp;

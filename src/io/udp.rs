@@ -201,6 +201,27 @@ impl TxBatch {
         Ok(())
     }
 
+    /// Like [`push_with`](Self::push_with), but `fill` may decline (`None`): then nothing is
+    /// appended. Returns what `fill` returned.
+    pub fn push_try_with(
+        &mut self,
+        dst: SocketAddr,
+        fill: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> Result<Option<usize>, TxFull> {
+        if self.is_full() {
+            return Err(TxFull);
+        }
+        let s = self.slot(self.len);
+        let Some(n) = fill(&mut self.buf[s * MAX_DGRAM..(s + 1) * MAX_DGRAM]) else {
+            return Ok(None);
+        };
+        assert!(n <= MAX_DGRAM, "fill wrote more than MAX_DGRAM");
+        self.lens[s] = n as u16;
+        self.dsts[s] = dst;
+        self.len += 1;
+        Ok(Some(n))
+    }
+
     /// The `i`-th waiting datagram (0 = next to go).
     pub fn get(&self, i: usize) -> Option<(SocketAddr, &[u8])> {
         if i >= self.len {

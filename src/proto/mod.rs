@@ -10,9 +10,12 @@
 pub mod codec;
 pub mod compress;
 pub mod crypt;
+pub mod demux;
 pub mod fec;
 pub mod kcp;
 pub mod qpp;
 pub mod rng;
+pub mod sim;
 pub mod smux;
 pub mod snmp;
+pub mod tunnel;

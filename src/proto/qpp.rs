@@ -89,6 +89,14 @@ pub struct Qpp {
     count: u16,
 }
 
+impl std::fmt::Debug for Qpp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Qpp")
+            .field("count", &self.count())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Qpp {
     /// Derives `count` pads from `seed` (SPEC §7.9). `count` must be at least 1 (the caller
     /// rejects 0 as Go does; here it is treated as 1 rather than dividing by zero).

@@ -9,7 +9,6 @@
 //! Call order: [`run_bench`] with the parsed [`BenchArgs`]. Progress goes to stderr as one
 //! `\r`-rewritten line, only when stderr is a terminal; results go to stdout.
 
-#[cfg(any())]
 mod crypt;
 mod fec;
 mod tunnel;
@@ -22,7 +21,7 @@ use super::{BenchArgs, BenchCmd, RunError};
 pub fn run_bench(args: &BenchArgs) -> Result<(), RunError> {
     match &args.which {
         BenchCmd::Tunnel(t) => tunnel::run(t),
-        BenchCmd::Crypt(_) => Err(RunError::NotWired("bench crypt")),
+        BenchCmd::Crypt(c) => crypt::run(c),
         BenchCmd::Fec(f) => fec::run(f),
     }
 }

@@ -1,0 +1,143 @@
+//! Turns validated settings into the event loop's configuration and runs client or server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use log::warn;
+
+use super::settings::{ClientSettings, CommonSettings, ServerSettings, StreamAddr};
+use super::RunError;
+use crate::io::driver::{ClientConfig, CommonConfig, Driver, LocalAddr, ServerConfig};
+use crate::io::udp::SockOpts;
+use crate::proto::crypt::{derive_key, Method};
+use crate::proto::kcp::KcpConfig;
+use crate::proto::qpp::{self, Qpp};
+use crate::proto::smux::{SmuxConfig, Version};
+use crate::proto::tunnel::TunnelConfig;
+
+/// Go's smux keep-alive timeout, fixed in kcptun.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Silence with data outstanding after which a client stops opening streams on a session.
+const STALE_AFTER: Duration = Duration::from_secs(3);
+
+fn kcp_config(c: &CommonSettings, snd: u16, rcv: u16) -> KcpConfig {
+    KcpConfig {
+        nodelay: c.nodelay.nodelay,
+        interval_ms: c.nodelay.interval,
+        resend: c.nodelay.resend,
+        nc: c.nodelay.nc,
+        snd_wnd: snd,
+        rcv_wnd: rcv,
+        mtu: usize::from(c.mtu),
+        ack_nodelay: c.acknodelay,
+    }
+}
+
+fn common_config(c: &CommonSettings, smuxver: Option<u8>) -> Result<CommonConfig, RunError> {
+    let method: Method = c
+        .crypt
+        .parse()
+        .map_err(|e| RunError::Other(format!("{e}")))?;
+    let fec = (c.datashard > 0 && c.parityshard > 0)
+        .then_some((usize::from(c.datashard), usize::from(c.parityshard)));
+    let version = match smuxver {
+        Some(1) => Some(Version::V1),
+        Some(_) => Some(Version::V2),
+        None => None,
+    };
+    let tunnel = TunnelConfig {
+        method,
+        pass: derive_key(c.key.as_bytes()),
+        fec,
+        udp_mtu: usize::from(c.mtu),
+        kcp: kcp_config(c, c.sndwnd, c.rcvwnd),
+        compress: !c.nocomp,
+        smux: SmuxConfig {
+            version,
+            keepalive: c.keepalive,
+            keepalive_timeout: KEEPALIVE_TIMEOUT,
+            max_receive_buffer: c.smuxbuf,
+            max_stream_buffer: u32::try_from(c.streambuf).unwrap_or(u32::MAX),
+            max_frame_size: c.framesize,
+        },
+        stale_after: STALE_AFTER,
+    };
+    let qpp = if c.qpp {
+        for w in qpp::warnings(c.key.as_bytes(), c.qpp_count) {
+            warn!("{w}");
+        }
+        Some((
+            Arc::new(Qpp::new(c.key.as_bytes(), c.qpp_count)),
+            c.key.as_bytes().to_vec(),
+        ))
+    } else {
+        None
+    };
+    Ok(CommonConfig {
+        tunnel,
+        sock: SockOpts {
+            sockbuf: c.sockbuf,
+            dscp: c.dscp,
+            ..SockOpts::default()
+        },
+        quiet: c.quiet,
+        halfclose: if c.halfclose.is_zero() {
+            Duration::from_secs(u64::from(u32::MAX))
+        } else {
+            c.halfclose
+        },
+        snmplog: c.snmplog.as_ref().map(|p| p.display().to_string()),
+        snmpperiod: c.snmpperiod,
+        ctl: c.ctl.clone(),
+        qpp,
+        ratelimit: c.ratelimit,
+    })
+}
+
+fn local_addr(a: &StreamAddr) -> LocalAddr {
+    match a {
+        StreamAddr::Tcp(e) => LocalAddr::Tcp(e.with_port(e.port_min)),
+        StreamAddr::Unix(p) => LocalAddr::Unix(p.clone()),
+    }
+}
+
+/// Builds the client loop (binds the local listener); `run` it afterwards.
+pub fn client_driver(s: &ClientSettings) -> Result<Driver, RunError> {
+    let common = common_config(&s.common, Some(s.smuxver))?;
+    let cfg = ClientConfig {
+        common,
+        listen: local_addr(&s.localaddr),
+        remote_host: s.remoteaddr.host.clone(),
+        remote_ports: (s.remoteaddr.port_min, s.remoteaddr.port_max),
+        conns: usize::from(s.conn),
+        autoexpire: s.autoexpire,
+        scavenge_ttl: s.scavengettl,
+    };
+    Driver::client(cfg).map_err(|e| RunError::Other(e.to_string()))
+}
+
+/// Builds the server loop (binds the UDP ports); `run` it afterwards.
+pub fn server_driver(s: &ServerSettings) -> Result<Driver, RunError> {
+    let common = common_config(&s.common, s.smuxver)?;
+    let kcp = common.tunnel.kcp.clone();
+    let cfg = ServerConfig {
+        common,
+        listen_host: s.listen.host.clone(),
+        listen_ports: (s.listen.port_min, s.listen.port_max),
+        target: local_addr(&s.target),
+        kcp,
+    };
+    Driver::server(cfg).map_err(|e| RunError::Other(e.to_string()))
+}
+
+/// Runs a client until SIGTERM/SIGINT.
+pub fn run_client(s: &ClientSettings) -> Result<(), RunError> {
+    let mut d = client_driver(s)?;
+    d.run().map_err(|e| RunError::Other(e.to_string()))
+}
+
+/// Runs a server until SIGTERM/SIGINT.
+pub fn run_server(s: &ServerSettings) -> Result<(), RunError> {
+    let mut d = server_driver(s)?;
+    d.run().map_err(|e| RunError::Other(e.to_string()))
+}

@@ -1,0 +1,1013 @@
+//! The KCP state machine ([`Kcp`]); see the module doc of `kcp` for invariants and call order.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::segment::{Header, CMD_ACK, CMD_PUSH, CMD_WASK, CMD_WINS, OVERHEAD};
+use super::{sn_diff, InputError, KcpConfig, Ms};
+use crate::proto::snmp::Snmp;
+
+const RTO_MIN_NODELAY: u32 = 30;
+const RTO_MIN: u32 = 100;
+const RTO_DEFAULT: u32 = 200;
+const RTO_MAX: u32 = 60_000;
+const THRESH_INIT: u32 = 2;
+const THRESH_MIN: u32 = 2;
+const PROBE_INIT: u32 = 500;
+const PROBE_LIMIT: u32 = 120_000;
+/// `fastack` value meaning "fast/early retransmitted; no more until the next RTO" (latest kcp-go).
+const FASTACK_LOCK: u32 = 0xFFFF_FFFF;
+/// Per-segment RTO is kept below this so that wrapping time comparisons stay meaningful.
+const SEG_RTO_CAP: u32 = 0x3FFF_FFFF;
+
+/// One numbered, possibly in-flight segment (`snd_buf`).
+#[derive(Debug)]
+struct SndSeg {
+    sn: u32,
+    /// Our clock at the last transmission (echoed back by the ACK).
+    ts: u32,
+    resend_at: Ms,
+    rto: u32,
+    fastack: u32,
+    xmit: u32,
+    acked: bool,
+    data: Vec<u8>,
+}
+
+/// Why a segment is (re)sent in this flush.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Why {
+    New,
+    Fast,
+    Early,
+    Rto,
+}
+
+/// A flush in progress (resumable across `poll_transmit` calls).
+#[derive(Debug)]
+struct Plan {
+    full: bool,
+    /// Started by the interval timer: reschedules the next interval flush when done.
+    timer: bool,
+    ack_idx: usize,
+    /// Next snd_buf sn to consider in the data phase.
+    cursor: u32,
+    new_segs: u32,
+    /// Fast + early retransmissions (congestion "change").
+    change: u32,
+    /// RTO retransmissions.
+    lost: u32,
+    /// `min(snd_wnd, rmt_wnd[, cwnd])` at the start of the flush.
+    cwnd_eff: u32,
+    /// Time until the next needed flush, ms (starts at `interval`).
+    min_rto: i32,
+}
+
+/// A flush requested but not started.
+#[derive(Clone, Copy, Debug, Default)]
+struct Want {
+    any: bool,
+    full: bool,
+    timer: bool,
+}
+
+/// One KCP conversation (stream mode). See the `kcp` module doc for the call order.
+#[derive(Debug)]
+pub struct Kcp {
+    conv: u32,
+    mtu: usize,
+    mss: usize,
+    snd_wnd: u32,
+    rcv_wnd: u32,
+    /// Peer's advertised free window (segments).
+    rmt_wnd: u32,
+    cwnd: u32,
+    ssthresh: u32,
+    incr: u32,
+    interval: u32,
+    nodelay: bool,
+    fastresend: u32,
+    nocwnd: bool,
+    ack_nodelay: bool,
+    rx_minrto: u32,
+
+    /// Oldest unacknowledged sn: every sn below it is acknowledged (= `snd_buf[0].sn`).
+    snd_una: u32,
+    /// Next sn to assign; `snd_nxt - snd_una == snd_buf.len()`.
+    snd_nxt: u32,
+    /// Next in-order sn expected from the peer; everything below went to `rcv_queue`.
+    rcv_nxt: u32,
+
+    rx_srtt: i32,
+    rx_rttvar: i32,
+    rx_rto: u32,
+
+    probe_wait: u32,
+    ts_probe: Ms,
+    ask_send: bool,
+    ask_tell: bool,
+
+    /// Unnumbered data, each at most `mss` bytes.
+    snd_queue: VecDeque<Vec<u8>>,
+    snd_buf: VecDeque<SndSeg>,
+    /// Out-of-order receive ring, slot `(rcv_head + (sn - rcv_nxt)) % rcv_wnd`.
+    rcv_ring: Vec<Option<Vec<u8>>>,
+    rcv_head: usize,
+    /// In-order data ready for `recv`; `rcv_off` bytes of the front are already read.
+    rcv_queue: VecDeque<Vec<u8>>,
+    rcv_off: usize,
+    readable: usize,
+    /// Pending (sn, ts) to acknowledge.
+    acklist: Vec<(u32, u32)>,
+    /// Free segment buffers.
+    pool: Vec<Vec<u8>>,
+
+    created: Instant,
+    next_flush_at: Instant,
+    want: Want,
+    plan: Option<Plan>,
+
+    stats: Snmp,
+    last_recv_at: Instant,
+    last_progress_at: Instant,
+    una_regressions: u64,
+}
+
+/// `snd_una` beyond which a peer's `una` of 0 can no longer be a reordered early segment.
+pub const PEER_RESET_MIN_UNA: u32 = 64;
+/// Session age below which a `una` of 0 may still be a datagram from the first round trips.
+pub const PEER_RESET_MIN_AGE: Duration = Duration::from_secs(3);
+
+impl Kcp {
+    /// A new conversation; `now` is the origin of its millisecond clock.
+    pub fn new(conv: u32, cfg: &KcpConfig, now: Instant) -> Self {
+        let mut k = Kcp {
+            conv,
+            mtu: 1400,
+            mss: 1400 - OVERHEAD,
+            snd_wnd: 32,
+            rcv_wnd: 32,
+            rmt_wnd: 32,
+            cwnd: 0,
+            ssthresh: THRESH_INIT,
+            incr: 0,
+            interval: 100,
+            nodelay: false,
+            fastresend: 0,
+            nocwnd: false,
+            ack_nodelay: false,
+            rx_minrto: RTO_MIN,
+            snd_una: 0,
+            snd_nxt: 0,
+            rcv_nxt: 0,
+            rx_srtt: 0,
+            rx_rttvar: 0,
+            rx_rto: RTO_DEFAULT,
+            probe_wait: 0,
+            ts_probe: Ms(0),
+            ask_send: false,
+            ask_tell: false,
+            snd_queue: VecDeque::new(),
+            snd_buf: VecDeque::new(),
+            rcv_ring: Vec::new(),
+            rcv_head: 0,
+            rcv_queue: VecDeque::new(),
+            rcv_off: 0,
+            readable: 0,
+            acklist: Vec::new(),
+            pool: Vec::new(),
+            created: now,
+            next_flush_at: now,
+            want: Want::default(),
+            plan: None,
+            stats: Snmp::default(),
+            last_recv_at: now,
+            last_progress_at: now,
+            una_regressions: 0,
+        };
+        k.set_config(cfg);
+        k.rcv_ring.resize_with(k.rcv_wnd as usize, || None);
+        k.next_flush_at = now + Duration::from_millis(k.interval as u64);
+        k
+    }
+
+    /// Conversation id.
+    pub fn conv(&self) -> u32 {
+        self.conv
+    }
+
+    /// Applies (new) settings; safe at any time (the server configures after creation).
+    /// mtu below 50 and zero windows are ignored, as kcp-go does.
+    pub fn set_config(&mut self, cfg: &KcpConfig) {
+        self.nodelay = cfg.nodelay;
+        self.rx_minrto = if cfg.nodelay {
+            RTO_MIN_NODELAY
+        } else {
+            RTO_MIN
+        };
+        self.interval = cfg.interval_ms.clamp(10, 5000);
+        self.fastresend = cfg.resend;
+        self.nocwnd = cfg.nc;
+        self.ack_nodelay = cfg.ack_nodelay;
+        if cfg.mtu >= 50 {
+            self.mtu = cfg.mtu;
+            self.mss = cfg.mtu - OVERHEAD;
+            self.resplit_queue();
+        }
+        if cfg.snd_wnd > 0 {
+            self.snd_wnd = cfg.snd_wnd as u32;
+        }
+        if cfg.rcv_wnd > 0 && cfg.rcv_wnd as u32 != self.rcv_wnd {
+            self.resize_rcv_ring(cfg.rcv_wnd as u32);
+        }
+    }
+
+    /// Bytes of data each segment carries at most.
+    pub fn mss(&self) -> usize {
+        self.mss
+    }
+
+    /// Segments waiting to be acknowledged or sent: `len(snd_buf) + len(snd_queue)`.
+    pub fn wait_snd(&self) -> usize {
+        self.snd_buf.len() + self.snd_queue.len()
+    }
+
+    /// Whether [`Kcp::send`] would accept data now.
+    pub fn can_send(&self) -> bool {
+        self.wait_snd() < self.snd_wnd as usize
+    }
+
+    /// Segments in `snd_buf` (numbered, not yet cumulatively acknowledged).
+    pub fn unacked(&self) -> usize {
+        self.snd_buf.len()
+    }
+
+    /// In-order bytes ready for [`Kcp::recv`].
+    pub fn readable(&self) -> usize {
+        self.readable
+    }
+
+    /// This session's counters.
+    pub fn stats(&self) -> &Snmp {
+        &self.stats
+    }
+
+    /// When the last datagram carrying a valid segment arrived.
+    pub fn last_recv_at(&self) -> Instant {
+        self.last_recv_at
+    }
+
+    /// When `snd_una` last advanced (or data first became outstanding).
+    pub fn last_progress_at(&self) -> Instant {
+        self.last_progress_at
+    }
+
+    /// How many segments said the peer lost this conversation: `una` 0 while our `snd_una` is
+    /// already past [`PEER_RESET_MIN_UNA`] and the session is older than [`PEER_RESET_MIN_AGE`].
+    pub fn una_regressions(&self) -> u64 {
+        self.una_regressions
+    }
+
+    /// Current retransmission timeout estimate (ms).
+    pub fn rx_rto(&self) -> u32 {
+        self.rx_rto
+    }
+
+    /// Smoothed RTT and its variation (ms).
+    pub fn srtt(&self) -> (i32, i32) {
+        (self.rx_srtt, self.rx_rttvar)
+    }
+
+    /// Congestion window and slow-start threshold (segments; meaningful with nc off).
+    pub fn cwnd(&self) -> (u32, u32) {
+        (self.cwnd, self.ssthresh)
+    }
+
+    /// Peer's last advertised window.
+    pub fn rmt_wnd(&self) -> u32 {
+        self.rmt_wnd
+    }
+
+    #[inline]
+    fn clock(&self, now: Instant) -> Ms {
+        Ms(now.saturating_duration_since(self.created).as_millis() as u32)
+    }
+
+    fn take_buf(&mut self) -> Vec<u8> {
+        match self.pool.pop() {
+            Some(mut b) => {
+                b.clear();
+                b
+            }
+            None => Vec::with_capacity(self.mss),
+        }
+    }
+
+    fn give_buf(&mut self, mut b: Vec<u8>) {
+        // The pool never holds more buffers than both windows can use.
+        if self.pool.len() < (self.snd_wnd + 2 * self.rcv_wnd) as usize {
+            b.clear();
+            self.pool.push(b);
+        }
+    }
+
+    /// After an mtu change, re-cut unnumbered data so no queued segment exceeds the new mss.
+    fn resplit_queue(&mut self) {
+        if self.snd_queue.iter().all(|s| s.len() <= self.mss) {
+            return;
+        }
+        let old: Vec<Vec<u8>> = self.snd_queue.drain(..).collect();
+        for seg in old {
+            for chunk in seg.chunks(self.mss.max(1)) {
+                let mut b = self.take_buf();
+                b.extend_from_slice(chunk);
+                self.snd_queue.push_back(b);
+            }
+        }
+    }
+
+    fn resize_rcv_ring(&mut self, wnd: u32) {
+        let old_len = self.rcv_ring.len();
+        let mut ring: Vec<Option<Vec<u8>>> = Vec::new();
+        ring.resize_with(wnd as usize, || None);
+        for off in 0..old_len {
+            let idx = (self.rcv_head + off) % old_len;
+            if let Some(b) = self.rcv_ring[idx].take() {
+                if let Some(slot) = ring.get_mut(off) {
+                    *slot = Some(b);
+                } else {
+                    self.give_buf(b);
+                }
+            }
+        }
+        self.rcv_ring = ring;
+        self.rcv_head = 0;
+        self.rcv_wnd = wnd;
+        self.move_ready();
+    }
+
+    /// Free receive window advertised to the peer.
+    fn wnd_unused(&self) -> u16 {
+        let q = self.rcv_queue.len() as u32;
+        if q < self.rcv_wnd {
+            (self.rcv_wnd - q) as u16
+        } else {
+            0
+        }
+    }
+
+    // ---------------------------------------------------------------- application side
+
+    /// Queues stream bytes; returns how many were accepted (0 = send window full).
+    ///
+    /// Tops up the last unsent segment if it is short, then cuts new `mss`-sized segments while
+    /// `wait_snd() < snd_wnd`. Accepted data schedules a flush (kcptun flushes after every write).
+    pub fn send(&mut self, data: &[u8]) -> usize {
+        if data.is_empty() || !self.can_send() || self.mss == 0 {
+            return 0;
+        }
+        let mut done = 0;
+        let mss = self.mss;
+        if let Some(last) = self.snd_queue.back_mut() {
+            if last.len() < mss {
+                let n = (mss - last.len()).min(data.len());
+                last.extend_from_slice(&data[..n]);
+                done = n;
+            }
+        }
+        while done < data.len() && self.can_send() {
+            let n = mss.min(data.len() - done);
+            let mut b = self.take_buf();
+            b.extend_from_slice(&data[done..done + n]);
+            self.snd_queue.push_back(b);
+            done += n;
+        }
+        if done > 0 {
+            self.request(true, false);
+        }
+        done
+    }
+
+    /// Copies in-order stream bytes into `out`; returns how many (0 = nothing ready).
+    pub fn recv(&mut self, out: &mut [u8]) -> usize {
+        let was_full = self.rcv_queue.len() as u32 >= self.rcv_wnd;
+        let mut n = 0;
+        while n < out.len() {
+            let Some(front) = self.rcv_queue.front() else {
+                break;
+            };
+            let avail = &front[self.rcv_off.min(front.len())..];
+            let take = avail.len().min(out.len() - n);
+            out[n..n + take].copy_from_slice(&avail[..take]);
+            n += take;
+            if take == avail.len() {
+                if let Some(b) = self.rcv_queue.pop_front() {
+                    self.give_buf(b);
+                }
+                self.rcv_off = 0;
+            } else {
+                self.rcv_off += take;
+            }
+        }
+        self.readable -= n;
+        self.move_ready();
+        if was_full && (self.rcv_queue.len() as u32) < self.rcv_wnd {
+            // Tell the peer the window reopened (sent with the next full flush).
+            self.ask_tell = true;
+        }
+        n
+    }
+
+    /// Moves in-order segments from the ring to `rcv_queue` while it has room.
+    fn move_ready(&mut self) {
+        let len = self.rcv_ring.len();
+        if len == 0 {
+            return;
+        }
+        while (self.rcv_queue.len() as u32) < self.rcv_wnd {
+            let Some(b) = self.rcv_ring[self.rcv_head].take() else {
+                break;
+            };
+            self.readable += b.len();
+            if b.is_empty() {
+                self.give_buf(b);
+            } else {
+                self.rcv_queue.push_back(b);
+            }
+            self.rcv_head = (self.rcv_head + 1) % len;
+            self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
+        }
+    }
+
+    // ---------------------------------------------------------------- network input
+
+    /// Processes one KCP datagram (1..n segments). `recovered`: it came from FEC recovery, so it
+    /// neither updates the remote window nor yields an RTT sample or duplicate counts.
+    ///
+    /// On error the segments before the bad one stay processed, the rest is ignored, and
+    /// `KCPInErrors` is counted here (the caller need not count it again).
+    pub fn handle_packet(
+        &mut self,
+        now: Instant,
+        pkt: &[u8],
+        recovered: bool,
+    ) -> Result<(), InputError> {
+        if pkt.len() < OVERHEAD {
+            self.stats.kcp_in_errors += 1;
+            return Err(InputError::Truncated);
+        }
+        if self.is_idle() {
+            self.realign_timer(now);
+        }
+        let cur = self.clock(now);
+        let prev_una = self.snd_una;
+        let mut ack_seen = false;
+        let mut latest_ts = 0u32;
+        let mut fast_due = false;
+        let mut rest = pkt;
+        let mut result = Ok(());
+        while rest.len() >= OVERHEAD {
+            let (h, data, after) = match Header::parse(rest, self.conv) {
+                Ok(v) => v,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            rest = after;
+            self.stats.in_segs += 1;
+            self.last_recv_at = now;
+            if !recovered {
+                self.rmt_wnd = h.wnd as u32;
+            }
+            self.parse_una(h.una, now);
+            match h.cmd {
+                CMD_ACK => {
+                    self.parse_ack(h.sn);
+                    fast_due |= self.parse_fastack(h.sn, h.ts);
+                    ack_seen = true;
+                    latest_ts = h.ts;
+                }
+                CMD_PUSH => {
+                    let repeat = self.on_push(&h, data);
+                    if repeat && !recovered {
+                        self.stats.repeat_segs += 1;
+                    }
+                }
+                CMD_WASK => self.ask_tell = true,
+                _ => {} // WINS: the window update above is all.
+            }
+        }
+        if let Err(e) = result {
+            // kcp-go returns here: no RTT sample, no cwnd growth, no immediate flush.
+            self.stats.kcp_in_errors += 1;
+            return Err(e);
+        }
+
+        if ack_seen && !recovered {
+            let rtt = cur.diff(Ms(latest_ts));
+            if rtt >= 0 {
+                self.update_rtt(rtt);
+            }
+        }
+
+        let advanced = sn_diff(self.snd_una, prev_una) > 0;
+        if !self.nocwnd && advanced && self.cwnd < self.rmt_wnd {
+            let mss = self.mss as u32;
+            if self.cwnd < self.ssthresh {
+                self.cwnd += 1;
+                self.incr = self.incr.wrapping_add(mss);
+            } else {
+                if self.incr < mss {
+                    self.incr = mss;
+                }
+                self.incr = self
+                    .incr
+                    .wrapping_add((mss * mss) / self.incr.max(1) + mss / 16);
+                if (self.cwnd as u64 + 1) * mss as u64 <= self.incr as u64 {
+                    self.cwnd = if mss > 0 {
+                        (self.incr as u64).div_ceil(mss as u64) as u32
+                    } else {
+                        self.incr.wrapping_add(mss).wrapping_sub(1)
+                    };
+                }
+            }
+            if self.cwnd > self.rmt_wnd {
+                self.cwnd = self.rmt_wnd;
+                self.incr = self.rmt_wnd.wrapping_mul(mss);
+            }
+        }
+
+        if advanced || fast_due {
+            self.request(true, false);
+        } else if !self.acklist.is_empty()
+            && (self.acklist.len() >= self.mtu / OVERHEAD || self.ack_nodelay)
+        {
+            self.request(false, false);
+        }
+        Ok(())
+    }
+
+    fn parse_una(&mut self, una: u32, now: Instant) {
+        if sn_diff(una, self.snd_una) < 0 {
+            // Reordering delivers old `una` values all the time; only a `una` of 0 long after the
+            // start means the peer forgot the conversation (it restarted: a fresh session's
+            // `rcv_nxt` is 0, and our reset hint says exactly that).
+            if una == 0
+                && self.snd_una >= PEER_RESET_MIN_UNA
+                && now.saturating_duration_since(self.created) >= PEER_RESET_MIN_AGE
+            {
+                self.una_regressions += 1;
+            }
+            return;
+        }
+        let mut advanced = false;
+        while let Some(front) = self.snd_buf.front() {
+            if sn_diff(una, front.sn) > 0 {
+                if let Some(seg) = self.snd_buf.pop_front() {
+                    self.give_buf(seg.data);
+                }
+                advanced = true;
+            } else {
+                break;
+            }
+        }
+        self.snd_una = self.snd_buf.front().map_or(self.snd_nxt, |s| s.sn);
+        if advanced {
+            self.last_progress_at = now;
+        }
+    }
+
+    /// Index of `sn` in `snd_buf`, if it is in flight.
+    #[inline]
+    fn snd_index(&self, sn: u32) -> Option<usize> {
+        if sn_diff(sn, self.snd_una) < 0 || sn_diff(sn, self.snd_nxt) >= 0 {
+            return None;
+        }
+        let idx = sn.wrapping_sub(self.snd_una) as usize;
+        (idx < self.snd_buf.len()).then_some(idx)
+    }
+
+    fn parse_ack(&mut self, sn: u32) {
+        let Some(idx) = self.snd_index(sn) else {
+            return;
+        };
+        let data = match self.snd_buf.get_mut(idx) {
+            Some(seg) if !seg.acked => {
+                seg.acked = true;
+                std::mem::take(&mut seg.data)
+            }
+            _ => return,
+        };
+        self.give_buf(data);
+    }
+
+    /// Counts a duplicate ACK for every older segment sent no later than the ACKed one.
+    /// Returns whether some unacknowledged segment reached the fast-retransmit threshold.
+    fn parse_fastack(&mut self, sn: u32, ts: u32) -> bool {
+        let Some(idx) = self.snd_index(sn) else {
+            return false;
+        };
+        let resend = self.fastresend;
+        let mut due = false;
+        for seg in self.snd_buf.range_mut(..idx) {
+            if sn_diff(seg.ts, ts) <= 0 && seg.fastack != FASTACK_LOCK {
+                seg.fastack += 1;
+                if resend > 0 && !seg.acked && seg.fastack >= resend {
+                    due = true;
+                }
+            }
+        }
+        due
+    }
+
+    /// Handles one PUSH; returns whether it was a repeat (duplicate or outside the window).
+    fn on_push(&mut self, h: &Header, data: &[u8]) -> bool {
+        let off = sn_diff(h.sn, self.rcv_nxt);
+        if sn_diff(h.sn, self.rcv_nxt.wrapping_add(self.rcv_wnd)) >= 0 {
+            return true;
+        }
+        // Pending ACKs are bounded; a dropped ACK only costs a retransmission.
+        if self.acklist.len() < 4 * self.rcv_wnd as usize + 64 {
+            self.acklist.push((h.sn, h.ts));
+        }
+        if off < 0 {
+            return true;
+        }
+        let len = self.rcv_ring.len();
+        if len == 0 {
+            return true;
+        }
+        let slot = (self.rcv_head + off as usize) % len;
+        if self.rcv_ring[slot].is_some() {
+            return true;
+        }
+        let mut b = self.take_buf();
+        b.extend_from_slice(data);
+        self.rcv_ring[slot] = Some(b);
+        self.move_ready();
+        false
+    }
+
+    fn update_rtt(&mut self, rtt: i32) {
+        if self.rx_srtt == 0 {
+            self.rx_srtt = rtt;
+            self.rx_rttvar = rtt >> 1;
+        } else {
+            let mut delta = rtt.wrapping_sub(self.rx_srtt);
+            self.rx_srtt = self.rx_srtt.wrapping_add(delta >> 3);
+            delta = delta.wrapping_abs();
+            if rtt < self.rx_srtt.wrapping_sub(self.rx_rttvar) {
+                self.rx_rttvar = self
+                    .rx_rttvar
+                    .wrapping_add(delta.wrapping_sub(self.rx_rttvar) >> 5);
+            } else {
+                self.rx_rttvar = self
+                    .rx_rttvar
+                    .wrapping_add(delta.wrapping_sub(self.rx_rttvar) >> 2);
+            }
+        }
+        let var4 = (self.rx_rttvar.max(0) as u64) << 2;
+        let rto = (self.rx_srtt.max(0) as u64) + var4.max(self.interval as u64);
+        self.rx_rto = rto.clamp(self.rx_minrto as u64, RTO_MAX as u64) as u32;
+    }
+
+    // ---------------------------------------------------------------- timers and output
+
+    /// Runs what is due at `now`: the interval flush (which also covers RTOs and probes).
+    /// Calls before [`Kcp::poll_timeout`] are harmless no-ops.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.is_idle() {
+            self.realign_timer(now);
+            return;
+        }
+        if now >= self.next_flush_at {
+            self.request(true, true);
+            self.next_flush_at = now + Duration::from_millis(self.interval as u64);
+        }
+    }
+
+    /// When [`Kcp::handle_timeout`] next has work; `None` while the session is idle (nothing to
+    /// send, acknowledge, retransmit or probe), so idle sessions cost no wake-ups. The interval
+    /// flushes keep their phase across idle spells.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        (!self.is_idle()).then_some(self.next_flush_at)
+    }
+
+    /// Nothing for an interval flush to do: it would emit nothing and change nothing.
+    fn is_idle(&self) -> bool {
+        self.snd_buf.is_empty()
+            && self.snd_queue.is_empty()
+            && self.acklist.is_empty()
+            && !self.ask_send
+            && !self.ask_tell
+            && self.rmt_wnd != 0
+            && self.plan.is_none()
+            && !self.want.any
+    }
+
+    /// After an idle spell the interval deadline may lie in the past: move it to the next tick
+    /// of the same phase, as kcp-go's never-stopping update timer would have.
+    fn realign_timer(&mut self, now: Instant) {
+        if self.next_flush_at < now {
+            let iv = self.interval.max(1) as u128;
+            let late = (now - self.next_flush_at).as_millis();
+            let ticks = (late / iv + 1) as u64;
+            self.next_flush_at += Duration::from_millis(ticks.saturating_mul(iv as u64));
+        }
+    }
+
+    fn request(&mut self, full: bool, timer: bool) {
+        self.want.any = true;
+        self.want.full |= full;
+        self.want.timer |= timer;
+    }
+
+    /// Writes the next datagram (at most mtu bytes) into `out`, or `None` when the current flush
+    /// is complete. `out` should hold at least mtu bytes.
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
+        let mut len = 0;
+        loop {
+            if self.plan.is_none() {
+                if !self.want.any {
+                    break;
+                }
+                let w = std::mem::take(&mut self.want);
+                self.start_plan(now, w);
+            }
+            match self.run_plan(now, out, &mut len) {
+                Step::Full => return Some(len),
+                Step::Stuck => break,
+                Step::Done => {
+                    self.plan = None;
+                    if len > 0 {
+                        return Some(len);
+                    }
+                }
+            }
+        }
+        (len > 0).then_some(len)
+    }
+
+    fn start_plan(&mut self, now: Instant, w: Want) {
+        let cur = self.clock(now);
+        let mut plan = Plan {
+            full: w.full,
+            timer: w.timer,
+            ack_idx: 0,
+            cursor: self.snd_una,
+            new_segs: 0,
+            change: 0,
+            lost: 0,
+            cwnd_eff: 0,
+            min_rto: self.interval as i32,
+        };
+        if w.full {
+            // Window probing while the peer's window is closed.
+            if self.rmt_wnd == 0 {
+                if self.probe_wait == 0 {
+                    self.probe_wait = PROBE_INIT;
+                    self.ts_probe = cur.add(self.probe_wait);
+                } else if cur.diff(self.ts_probe) >= 0 {
+                    if self.probe_wait < PROBE_INIT {
+                        self.probe_wait = PROBE_INIT;
+                    }
+                    self.probe_wait += self.probe_wait / 2;
+                    if self.probe_wait > PROBE_LIMIT {
+                        self.probe_wait = PROBE_LIMIT;
+                    }
+                    self.ts_probe = cur.add(self.probe_wait);
+                    self.ask_send = true;
+                }
+            } else {
+                self.ts_probe = Ms(0);
+                self.probe_wait = 0;
+            }
+            // Move queued data into the send window.
+            let mut cwnd = self.snd_wnd.min(self.rmt_wnd);
+            if !self.nocwnd {
+                cwnd = cwnd.min(self.cwnd);
+            }
+            plan.cwnd_eff = cwnd;
+            while sn_diff(self.snd_nxt, self.snd_una.wrapping_add(cwnd)) < 0 {
+                let Some(data) = self.snd_queue.pop_front() else {
+                    break;
+                };
+                if self.snd_buf.is_empty() {
+                    self.last_progress_at = now;
+                }
+                self.snd_buf.push_back(SndSeg {
+                    sn: self.snd_nxt,
+                    ts: 0,
+                    resend_at: Ms(0),
+                    rto: 0,
+                    fastack: 0,
+                    xmit: 0,
+                    acked: false,
+                    data,
+                });
+                self.snd_nxt = self.snd_nxt.wrapping_add(1);
+                plan.new_segs += 1;
+            }
+        }
+        self.plan = Some(plan);
+    }
+
+    /// Whether `need` more bytes fit after `len` in a datagram written to a buffer of `cap`.
+    #[inline]
+    fn fits(&self, len: usize, need: usize, cap: usize) -> bool {
+        len + need <= self.mtu.min(cap) || (len == 0 && need <= cap)
+    }
+
+    fn run_plan(&mut self, now: Instant, out: &mut [u8], len: &mut usize) -> Step {
+        let cur = self.clock(now);
+        let cap = out.len();
+        let Some(mut plan) = self.plan.take() else {
+            return Step::Done;
+        };
+        let step = self.run_plan_inner(cur, now, &mut plan, out, len, cap);
+        self.plan = Some(plan);
+        step
+    }
+
+    fn run_plan_inner(
+        &mut self,
+        cur: Ms,
+        now: Instant,
+        plan: &mut Plan,
+        out: &mut [u8],
+        len: &mut usize,
+        cap: usize,
+    ) -> Step {
+        let wnd = self.wnd_unused();
+        let una = self.rcv_nxt;
+        let mut hdr = Header {
+            conv: self.conv,
+            cmd: CMD_ACK,
+            frg: 0,
+            wnd,
+            ts: 0,
+            sn: 0,
+            una,
+            len: 0,
+        };
+        // 1. ACKs (with the bufferbloat filter).
+        while plan.ack_idx < self.acklist.len() {
+            let (sn, ts) = self.acklist[plan.ack_idx];
+            let last = plan.ack_idx + 1 == self.acklist.len();
+            if sn_diff(sn, self.rcv_nxt) >= 0 || last {
+                if !self.fits(*len, OVERHEAD, cap) {
+                    return if *len > 0 { Step::Full } else { Step::Stuck };
+                }
+                hdr.sn = sn;
+                hdr.ts = ts;
+                hdr.write(&mut out[*len..]);
+                *len += OVERHEAD;
+                self.stats.out_segs += 1;
+            }
+            plan.ack_idx += 1;
+        }
+        self.acklist.clear();
+        plan.ack_idx = 0;
+        if !plan.full {
+            return Step::Done;
+        }
+        // 2. Window probe commands.
+        hdr.ts = 0;
+        hdr.sn = 0;
+        for (flag, cmd) in [(self.ask_send, CMD_WASK), (self.ask_tell, CMD_WINS)] {
+            if !flag {
+                continue;
+            }
+            if !self.fits(*len, OVERHEAD, cap) {
+                return if *len > 0 { Step::Full } else { Step::Stuck };
+            }
+            hdr.cmd = cmd;
+            hdr.write(&mut out[*len..]);
+            *len += OVERHEAD;
+            self.stats.out_segs += 1;
+            if cmd == CMD_WASK {
+                self.ask_send = false;
+            } else {
+                self.ask_tell = false;
+            }
+        }
+        // 4. (Re)transmissions.
+        let resent = if self.fastresend > 0 {
+            self.fastresend
+        } else {
+            u32::MAX
+        };
+        if sn_diff(plan.cursor, self.snd_una) < 0 {
+            plan.cursor = self.snd_una;
+        }
+        hdr.cmd = CMD_PUSH;
+        loop {
+            let idx = plan.cursor.wrapping_sub(self.snd_una) as usize;
+            let Some(seg) = self.snd_buf.get(idx) else {
+                break;
+            };
+            let why = if seg.acked {
+                None
+            } else if seg.xmit == 0 {
+                Some(Why::New)
+            } else if seg.fastack >= resent && seg.fastack != FASTACK_LOCK {
+                Some(Why::Fast)
+            } else if seg.fastack > 0 && seg.fastack != FASTACK_LOCK && plan.new_segs == 0 {
+                Some(Why::Early)
+            } else if cur.diff(seg.resend_at) >= 0 {
+                Some(Why::Rto)
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                let need = OVERHEAD + seg.data.len();
+                if !self.fits(*len, need, cap) {
+                    return if *len > 0 { Step::Full } else { Step::Stuck };
+                }
+                let rx_rto = self.rx_rto;
+                let nodelay = self.nodelay;
+                let Some(seg) = self.snd_buf.get_mut(idx) else {
+                    break;
+                };
+                match why {
+                    Why::New => {
+                        seg.rto = rx_rto;
+                        seg.resend_at = cur.add(seg.rto);
+                    }
+                    Why::Fast | Why::Early => {
+                        seg.fastack = FASTACK_LOCK;
+                        seg.rto = rx_rto;
+                        seg.resend_at = cur.add(rx_rto);
+                        plan.change += 1;
+                        if why == Why::Fast {
+                            self.stats.fast_retrans_segs += 1;
+                        } else {
+                            self.stats.early_retrans_segs += 1;
+                        }
+                        self.stats.retrans_segs += 1;
+                    }
+                    Why::Rto => {
+                        let inc = if nodelay { rx_rto / 2 } else { rx_rto };
+                        seg.rto = seg.rto.saturating_add(inc).min(SEG_RTO_CAP);
+                        seg.fastack = 0;
+                        seg.resend_at = cur.add(seg.rto);
+                        plan.lost += 1;
+                        self.stats.lost_segs += 1;
+                        self.stats.retrans_segs += 1;
+                    }
+                }
+                seg.xmit += 1;
+                seg.ts = cur.0;
+                hdr.ts = seg.ts;
+                hdr.sn = seg.sn;
+                hdr.len = seg.data.len() as u32;
+                hdr.write(&mut out[*len..]);
+                out[*len + OVERHEAD..*len + need].copy_from_slice(&seg.data);
+                *len += need;
+                self.stats.out_segs += 1;
+            }
+            if let Some(seg) = self.snd_buf.get(idx) {
+                if !seg.acked {
+                    let rto = seg.resend_at.diff(cur);
+                    if rto > 0 && rto < plan.min_rto {
+                        plan.min_rto = rto;
+                    }
+                }
+            }
+            plan.cursor = plan.cursor.wrapping_add(1);
+        }
+        // 5. Congestion control.
+        if !self.nocwnd {
+            if plan.change > 0 {
+                let inflight = self.snd_nxt.wrapping_sub(self.snd_una);
+                self.ssthresh = (inflight / 2).max(THRESH_MIN);
+                self.cwnd = self.ssthresh.wrapping_add(resent);
+                self.incr = self.cwnd.wrapping_mul(self.mss as u32);
+            }
+            if plan.lost > 0 {
+                self.ssthresh = (plan.cwnd_eff / 2).max(THRESH_MIN);
+                self.cwnd = 1;
+                self.incr = self.mss as u32;
+            }
+            if self.cwnd < 1 {
+                self.cwnd = 1;
+                self.incr = self.mss as u32;
+            }
+        }
+        let next = now + Duration::from_millis(plan.min_rto.max(1) as u64);
+        if plan.timer || next < self.next_flush_at || self.next_flush_at < now {
+            self.next_flush_at = next;
+        }
+        Step::Done
+    }
+}
+
+enum Step {
+    /// `out` holds a datagram and the next item does not fit.
+    Full,
+    /// The flush is complete (a partial datagram may be in `out`).
+    Done,
+    /// `out` is too small for even one item.
+    Stuck,
+}

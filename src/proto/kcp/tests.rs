@@ -1,0 +1,706 @@
+//! Scenario tests at explicit milliseconds, hostile input and a lossy-link transfer.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::proto::rng::Rng;
+
+const CONV: u32 = 0x0102_0304;
+
+fn at(t0: Instant, ms: u64) -> Instant {
+    t0 + Duration::from_millis(ms)
+}
+
+fn cfg(mode: &str, manual: (i32, i32, i32, i32), mtu: usize) -> KcpConfig {
+    let mut c = KcpConfig::from_mode(mode, manual);
+    c.mtu = mtu;
+    c.snd_wnd = 32;
+    c.rcv_wnd = 32;
+    c
+}
+
+fn drain(k: &mut Kcp, now: Instant) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1500];
+    while let Some(n) = k.poll_transmit(now, &mut buf) {
+        assert!((OVERHEAD..=1500).contains(&n));
+        out.push(buf[..n].to_vec());
+    }
+    out
+}
+
+fn segs(dgrams: &[Vec<u8>]) -> Vec<(Header, Vec<u8>)> {
+    let mut v = Vec::new();
+    for d in dgrams {
+        let mut rest = &d[..];
+        while !rest.is_empty() {
+            let (h, data, after) = Header::parse(rest, CONV).expect("own output parses");
+            v.push((h, data.to_vec()));
+            rest = after;
+        }
+    }
+    v
+}
+
+fn pushes(dgrams: &[Vec<u8>]) -> Vec<u32> {
+    segs(dgrams)
+        .into_iter()
+        .filter(|(h, _)| h.cmd == CMD_PUSH)
+        .map(|(h, _)| h.sn)
+        .collect()
+}
+
+/// A datagram of ACK segments `(sn, ts)` carrying `una` and `wnd`.
+fn acks(list: &[(u32, u32)], una: u32, wnd: u16) -> Vec<u8> {
+    let mut v = vec![0u8; OVERHEAD * list.len().max(1)];
+    let mut hs: Vec<Header> = list
+        .iter()
+        .map(|&(sn, ts)| Header {
+            conv: CONV,
+            cmd: CMD_ACK,
+            frg: 0,
+            wnd,
+            ts,
+            sn,
+            una,
+            len: 0,
+        })
+        .collect();
+    if hs.is_empty() {
+        hs.push(Header {
+            conv: CONV,
+            cmd: CMD_WINS,
+            wnd,
+            una,
+            ..Header::default()
+        });
+    }
+    for (i, h) in hs.iter().enumerate() {
+        h.write(&mut v[i * OVERHEAD..]);
+    }
+    v
+}
+
+fn push_seg(sn: u32, ts: u32, una: u32, data: &[u8]) -> Vec<u8> {
+    let mut v = vec![0u8; OVERHEAD + data.len()];
+    Header {
+        conv: CONV,
+        cmd: CMD_PUSH,
+        frg: 0,
+        wnd: 32,
+        ts,
+        sn,
+        una,
+        len: data.len() as u32,
+    }
+    .write(&mut v);
+    v[OVERHEAD..].copy_from_slice(data);
+    v
+}
+
+/// Runs timer flushes from `from` to `to` ms, returning (ms, pushed sns) for each flush.
+fn run_timers(k: &mut Kcp, t0: Instant, to: u64) -> Vec<(u64, Vec<u32>)> {
+    let mut log = Vec::new();
+    loop {
+        let next = k.poll_timeout().unwrap();
+        let ms = (next - t0).as_millis() as u64;
+        if ms > to {
+            return log;
+        }
+        k.handle_timeout(next);
+        let p = pushes(&drain(k, next));
+        if !p.is_empty() {
+            log.push((ms, p));
+        }
+    }
+}
+
+#[test]
+fn from_mode_profiles_and_clamp() {
+    let m = |s, man| {
+        let c = KcpConfig::from_mode(s, man);
+        (c.nodelay, c.interval_ms, c.resend, c.nc)
+    };
+    assert_eq!(m("normal", (9, 9, 9, 9)), (false, 40, 2, true));
+    assert_eq!(m("fast", (9, 9, 9, 9)), (false, 30, 2, true));
+    assert_eq!(m("fast2", (9, 9, 9, 9)), (true, 20, 2, true));
+    assert_eq!(m("fast3", (9, 9, 9, 9)), (true, 10, 2, true));
+    assert_eq!(m("manual", (0, 50, 0, 0)), (false, 50, 0, false));
+    assert_eq!(m("x", (1, 1, -3, 1)), (true, 10, 0, true));
+    assert_eq!(m("x", (0, 99999, 1, 0)), (false, 5000, 1, false));
+}
+
+#[test]
+fn clock_and_sn_wrap() {
+    assert_eq!(Ms(5).diff(Ms(u32::MAX)), 6);
+    assert_eq!(Ms(u32::MAX).diff(Ms(5)), -6);
+    assert_eq!(Ms(u32::MAX).add(2), Ms(1));
+    assert!(sn_diff(0, u32::MAX) > 0);
+}
+
+#[test]
+fn rto_retransmit_at_the_right_ms_normal() {
+    let t0 = Instant::now();
+    let mut k = Kcp::new(CONV, &cfg("normal", (0, 0, 0, 0), 200), t0);
+    assert_eq!(k.send(b"hello"), 5);
+    assert_eq!(pushes(&drain(&mut k, t0)), vec![0]);
+    // rx_rto 200: resend at 200, then +200 → rto 400 → 600, then rto 600 → 1200.
+    let log = run_timers(&mut k, t0, 1300);
+    assert_eq!(log, vec![(200, vec![0]), (600, vec![0]), (1200, vec![0])]);
+    assert_eq!(k.stats().lost_segs, 3);
+    assert_eq!(k.stats().retrans_segs, 3);
+}
+
+#[test]
+fn rto_backoff_half_with_nodelay() {
+    let t0 = Instant::now();
+    let mut k = Kcp::new(CONV, &cfg("fast3", (0, 0, 0, 0), 200), t0);
+    k.send(b"x");
+    assert_eq!(pushes(&drain(&mut k, t0)), vec![0]);
+    // rto 200 → resend at 200; rto 300 → 500; rto 400 → 900.
+    let log = run_timers(&mut k, t0, 1000);
+    assert_eq!(log, vec![(200, vec![0]), (500, vec![0]), (900, vec![0])]);
+}
+
+#[test]
+fn fast_resend_after_duplicate_acks_then_locked() {
+    let t0 = Instant::now();
+    let mut k = Kcp::new(CONV, &cfg("normal", (0, 0, 0, 0), 100), t0); // mss 76
+    assert_eq!(k.send(&[7u8; 76 * 4]), 304);
+    assert_eq!(pushes(&drain(&mut k, t0)), vec![0, 1, 2, 3]);
+    // One duplicate: not yet due, and nothing is flushed at once.
+    k.handle_packet(at(t0, 5), &acks(&[(1, 0)], 0, 32), false)
+        .unwrap();
+    assert!(drain(&mut k, at(t0, 5)).is_empty());
+    // Second duplicate makes sn 0 due: immediate full flush resends it.
+    k.handle_packet(at(t0, 6), &acks(&[(2, 0)], 0, 32), false)
+        .unwrap();
+    assert_eq!(pushes(&drain(&mut k, at(t0, 6))), vec![0]);
+    assert_eq!(k.stats().fast_retrans_segs, 1);
+    assert_eq!(k.stats().retrans_segs, 1);
+    // Locked: more duplicates do not resend it again before its RTO.
+    k.handle_packet(at(t0, 7), &acks(&[(3, 0)], 0, 32), false)
+        .unwrap();
+    assert!(pushes(&drain(&mut k, at(t0, 7))).is_empty());
+    // rx_rto is 100 (samples of 5..7 ms clamp to minrto): the lock holds until the RTO at
+    // 6 + 100, which then resends it as a loss.
+    let log = run_timers(&mut k, t0, 105);
+    assert!(log.is_empty(), "{log:?}");
+    let log = run_timers(&mut k, t0, 110);
+    assert_eq!(log, vec![(106, vec![0])]);
+    assert_eq!(k.stats().fast_retrans_segs, 1);
+    assert_eq!(k.stats().early_retrans_segs, 0);
+    assert_eq!(k.stats().lost_segs, 1);
+}
+
+#[test]
+fn early_retransmit_only_without_new_segments() {
+    let t0 = Instant::now();
+    let mut k = Kcp::new(CONV, &cfg("normal", (0, 0, 0, 0), 100), t0);
+    k.send(&[1u8; 76 * 3]);
+    assert_eq!(pushes(&drain(&mut k, t0)), vec![0, 1, 2]);
+    k.handle_packet(at(t0, 5), &acks(&[(1, 0)], 0, 32), false)
+        .unwrap();
+    // New data moved in this flush: no early retransmit.
+    k.send(&[2u8; 76]);
+    assert_eq!(pushes(&drain(&mut k, at(t0, 6))), vec![3]);
+    // Next interval flush moves nothing: sn 0 (fastack 1) goes early.
+    k.handle_timeout(at(t0, 40));
+    assert_eq!(pushes(&drain(&mut k, at(t0, 40))), vec![0]);
+    assert_eq!(k.stats().early_retrans_segs, 1);
+    // Locked afterwards.
+    k.handle_timeout(at(t0, 80));
+    assert!(pushes(&drain(&mut k, at(t0, 80))).is_empty());
+}
+
+#[test]
+fn window_probe_when_remote_window_is_zero() {
+    let t0 = Instant::now();
+    let mut k = Kcp::new(CONV, &cfg("normal", (0, 0, 0, 0), 200), t0);
+    k.handle_packet(t0, &acks(&[], 0, 0), false).unwrap();
+    assert_eq!(k.rmt_wnd(), 0);
+    k.send(b"blocked");
+    assert!(drain(&mut k, t0).is_empty()); // nothing may move; probe timer armed (500 ms)
+    let mut wasks = Vec::new();
+    loop {
+        let next = k.poll_timeout().unwrap();
+        let ms = (next - t0).as_millis() as u64;
+        if ms > 2500 {
+            break;
+        }
+        k.handle_timeout(next);
+        for (h, _) in segs(&drain(&mut k, next)) {
+            assert_eq!(h.cmd, CMD_WASK);
+            wasks.push(ms);
+        }
+    }
+    // 500 → first flush at/after 500 (520), wait 750 → 1270 (1280), wait 1125 → 2405 (2440).
+    assert_eq!(wasks, vec![520, 1280, 2440]);
+    // The window opens: data flows.
+    k.handle_packet(at(t0, 2450), &acks(&[], 0, 32), false)
+        .unwrap();
+    let next = k.poll_timeout().unwrap();
+    k.handle_timeout(next);
+    assert_eq!(pushes(&drain(&mut k, next)), vec![0]);
+}
+
+#[test]
+fn wask_is_answered_with_wins_and_full_queue_reopens_with_wins() {
+    let t0 = Instant::now();
+    let mut c = cfg("normal", (0, 0, 0, 0), 200);
+    c.rcv_wnd = 4;
+    let mut k = Kcp::new(CONV, &c, t0);
+    let mut wask = vec![0u8; OVERHEAD];
+    Header {
+        conv: CONV,
+        cmd: CMD_WASK,
+        wnd: 32,
+        ..Header::default()
+    }
+    .write(&mut wask);
+    k.handle_packet(t0, &wask, false).unwrap();
+    k.handle_timeout(at(t0, 40));
+    let s = segs(&drain(&mut k, at(t0, 40)));
+    assert_eq!(s.len(), 1);
+    assert_eq!((s[0].0.cmd, s[0].0.wnd), (CMD_WINS, 4));
+    // Fill the receive queue (4 segments); sn 4 waits in the ring (the window is relative to
+    // rcv_nxt); sn 8 is beyond the window: dropped without ACK.
+    for sn in 0..5 {
+        k.handle_packet(at(t0, 41), &push_seg(sn, 1, 0, b"ab"), false)
+            .unwrap();
+    }
+    k.handle_packet(at(t0, 41), &push_seg(8, 1, 0, b"zz"), false)
+        .unwrap();
+    assert_eq!(k.readable(), 8);
+    assert_eq!(k.stats().repeat_segs, 1);
+    k.handle_timeout(at(t0, 80));
+    let s = segs(&drain(&mut k, at(t0, 80)));
+    // Bufferbloat filter: ACKs below rcv_nxt (0..3) are dropped; sn 4 stays; window 0.
+    assert_eq!(s.len(), 1);
+    assert_eq!(
+        (s[0].0.cmd, s[0].0.sn, s[0].0.una, s[0].0.wnd),
+        (CMD_ACK, 4, 4, 0)
+    );
+    let mut out = [0u8; 5];
+    assert_eq!(k.recv(&mut out), 5);
+    assert_eq!(&out, b"ababa");
+    assert_eq!(k.readable(), 5);
+    k.handle_timeout(at(t0, 120));
+    let s = segs(&drain(&mut k, at(t0, 120)));
+    assert_eq!(s.len(), 1);
+    assert_eq!((s[0].0.cmd, s[0].0.wnd), (CMD_WINS, 1));
+}
+
+#[test]
+fn una_and_ack_bookkeeping() {
+    let t0 = Instant::now();
+    let mut k = Kcp::new(CONV, &cfg("normal", (0, 0, 0, 0), 100), t0);
+    k.send(&[3u8; 76 * 5]);
+    assert_eq!(pushes(&drain(&mut k, t0)), vec![0, 1, 2, 3, 4]);
+    assert_eq!((k.unacked(), k.wait_snd()), (5, 5));
+    // Selective ACK keeps the slot until una passes it.
+    k.handle_packet(at(t0, 10), &acks(&[(2, 0)], 0, 32), false)
+        .unwrap();
+    assert_eq!(k.unacked(), 5);
+    let p0 = k.last_progress_at();
+    k.handle_packet(at(t0, 11), &acks(&[(0, 0)], 2, 32), false)
+        .unwrap();
+    assert_eq!(k.unacked(), 3);
+    assert!(k.last_progress_at() > p0);
+    // A stale una is a regression, and changes nothing.
+    k.handle_packet(at(t0, 12), &acks(&[], 1, 32), false)
+        .unwrap();
+    assert_eq!((k.unacked(), k.una_regressions()), (3, 1));
+    // ACKs far outside the window are ignored.
+    k.handle_packet(
+        at(t0, 13),
+        &acks(&[(0x8000_0000, 0), (99, 0)], 2, 32),
+        false,
+    )
+    .unwrap();
+    assert_eq!(k.unacked(), 3);
+    // The acked sn 2 is not resent at RTO, 3 and 4 are.
+    let log = run_timers(&mut k, t0, 210);
+    assert_eq!(log, vec![(200, vec![3, 4])]);
+    k.handle_packet(at(t0, 220), &acks(&[], 5, 32), false)
+        .unwrap();
+    assert_eq!((k.unacked(), k.wait_snd()), (0, 0));
+    // A hostile una far ahead empties snd_buf without corrupting the numbering.
+    k.send(b"q");
+    drain(&mut k, at(t0, 221));
+    k.handle_packet(at(t0, 222), &acks(&[], 0x7000_0000, 32), false)
+        .unwrap();
+    assert_eq!(k.unacked(), 0);
+    k.send(b"r");
+    assert_eq!(pushes(&drain(&mut k, at(t0, 223))), vec![6]);
+}
+
+#[test]
+fn rtt_estimator_known_samples() {
+    let t0 = Instant::now();
+    let mut k = Kcp::new(CONV, &cfg("fast3", (0, 0, 0, 0), 200), t0);
+    let mut sample = |now_ms: u64, rtt: u32| {
+        let ts = now_ms as u32 - rtt;
+        k.handle_packet(at(t0, now_ms), &acks(&[(500, ts)], 0, 32), false)
+            .unwrap();
+        (k.srtt(), k.rx_rto())
+    };
+    assert_eq!(sample(1000, 100), ((100, 50), 300));
+    // delta -40: srtt 95; 60 >= 95-50 → rttvar += (40-50)>>2 = -3 → 47; rto 95+188.
+    assert_eq!(sample(2000, 60), ((95, 47), 283));
+    // delta -75: srtt 85; 20 < 85-47 → rttvar += (75-47)>>5 = 0; rto 85+188.
+    assert_eq!(sample(3000, 20), ((85, 47), 273));
+    // A recovered (FEC) packet gives no sample.
+    k.handle_packet(at(t0, 4000), &acks(&[(500, 3000)], 0, 32), true)
+        .unwrap();
+    assert_eq!((k.srtt(), k.rx_rto()), ((85, 47), 273));
+    // Clamp to minrto (30 with nodelay).
+    let mut k2 = Kcp::new(CONV, &cfg("fast3", (0, 0, 0, 0), 200), t0);
+    k2.handle_packet(at(t0, 100), &acks(&[(9, 99)], 0, 32), false)
+        .unwrap();
+    assert_eq!((k2.srtt(), k2.rx_rto()), ((1, 0), 30));
+    // Clamp to 60 s.
+    let mut k3 = Kcp::new(CONV, &cfg("normal", (0, 0, 0, 0), 200), t0);
+    k3.handle_packet(at(t0, 100_000), &acks(&[(9, 0)], 0, 32), false)
+        .unwrap();
+    assert_eq!(k3.rx_rto(), 60_000);
+}
+
+#[test]
+fn congestion_window_growth_and_halving() {
+    let t0 = Instant::now();
+    // manual: nodelay 0, interval 10, resend 2, nc 0 (congestion control on).
+    let mut k = Kcp::new(CONV, &cfg("manual", (0, 10, 2, 0), 100), t0);
+    k.send(&[5u8; 76 * 30]);
+    // First flush: cwnd 0 moves nothing, then cwnd becomes 1.
+    assert!(pushes(&drain(&mut k, t0)).is_empty());
+    assert_eq!(k.cwnd(), (1, 2));
+    k.handle_timeout(at(t0, 10));
+    assert_eq!(pushes(&drain(&mut k, at(t0, 10))), vec![0]);
+    // Slow start: 1 → 2; the una advance flushes at once.
+    k.handle_packet(at(t0, 20), &acks(&[(0, 10)], 1, 32), false)
+        .unwrap();
+    assert_eq!(k.cwnd(), (2, 2));
+    assert_eq!(pushes(&drain(&mut k, at(t0, 20))), vec![1, 2]);
+    // Avoidance: incr 152 → 194 (no step), → 227 (no step), → 256 ≥ 3·76 → cwnd = ceil(256/76) = 4.
+    k.handle_packet(at(t0, 30), &acks(&[], 3, 32), false)
+        .unwrap();
+    assert_eq!(k.cwnd(), (2, 2));
+    assert_eq!(pushes(&drain(&mut k, at(t0, 30))), vec![3, 4]);
+    k.handle_packet(at(t0, 40), &acks(&[], 5, 32), false)
+        .unwrap();
+    assert_eq!(k.cwnd(), (2, 2));
+    assert_eq!(pushes(&drain(&mut k, at(t0, 40))), vec![5, 6]);
+    k.handle_packet(at(t0, 50), &acks(&[], 7, 32), false)
+        .unwrap();
+    assert_eq!(k.cwnd(), (4, 2));
+    assert_eq!(pushes(&drain(&mut k, at(t0, 50))), vec![7, 8, 9, 10]);
+    // Two duplicates for sn 7 → fast retransmit → ssthresh = max(4/2, 2), cwnd = ssthresh + resend.
+    k.handle_packet(at(t0, 55), &acks(&[(8, 50), (9, 50)], 7, 32), false)
+        .unwrap();
+    assert_eq!(pushes(&drain(&mut k, at(t0, 55))), vec![7]);
+    assert_eq!(k.cwnd(), (4, 2));
+    // RTO of sn 10 (rx_rto ≥ 100) → cwnd 1.
+    let log = run_timers(&mut k, t0, 400);
+    assert!(!log.is_empty());
+    assert_eq!(k.cwnd(), (1, 2));
+    assert!(k.stats().lost_segs >= 1);
+}
+
+#[test]
+fn poll_transmit_is_resumable() {
+    let t0 = Instant::now();
+    let mut c = cfg("normal", (0, 0, 0, 0), 100);
+    c.snd_wnd = 64;
+    let mut k = Kcp::new(CONV, &c, t0);
+    let data: Vec<u8> = (0..76 * 10).map(|i| i as u8).collect();
+    assert_eq!(k.send(&data), data.len());
+    let mut buf = [0u8; 1500];
+    let n = k.poll_transmit(t0, &mut buf).unwrap();
+    let mut got = pushes(&[buf[..n].to_vec()]);
+    assert_eq!(got, vec![0]);
+    // The socket was full for a while; the timer fires, input arrives, then we resume.
+    k.handle_timeout(at(t0, 40));
+    k.handle_packet(at(t0, 45), &acks(&[(0, 0)], 1, 32), false)
+        .unwrap();
+    got.extend(pushes(&drain(&mut k, at(t0, 50))));
+    assert_eq!(got, (0..10).collect::<Vec<u32>>());
+    assert_eq!(k.stats().retrans_segs, 0);
+    assert_eq!(k.stats().out_segs, 10);
+    assert!(drain(&mut k, at(t0, 51)).is_empty());
+    // A tiny buffer never panics nor loses anything.
+    k.send(b"abc");
+    let mut tiny = [0u8; 10];
+    assert_eq!(k.poll_transmit(at(t0, 52), &mut tiny), None);
+    assert_eq!(pushes(&drain(&mut k, at(t0, 53))), vec![10]);
+}
+
+#[test]
+fn idle_session_has_no_timer_and_keeps_its_phase() {
+    let t0 = Instant::now();
+    let mut k = Kcp::new(CONV, &cfg("normal", (0, 0, 0, 0), 200), t0);
+    assert_eq!(k.poll_timeout(), None);
+    k.handle_timeout(at(t0, 1000));
+    assert!(drain(&mut k, at(t0, 1000)).is_empty());
+    // A PUSH at 1013 queues an ACK: it goes out at the next 40 ms tick (1040), as kcp-go's
+    // free-running update timer would send it.
+    k.handle_packet(at(t0, 1013), &push_seg(0, 5, 0, b"x"), false)
+        .unwrap();
+    assert!(drain(&mut k, at(t0, 1013)).is_empty());
+    assert_eq!(k.poll_timeout(), Some(at(t0, 1040)));
+    k.handle_timeout(at(t0, 1040));
+    let s = segs(&drain(&mut k, at(t0, 1040)));
+    assert_eq!((s.len(), s[0].0.cmd, s[0].0.ts), (1, CMD_ACK, 5));
+    assert_eq!(k.poll_timeout(), None);
+    // Data: sent at once, then the timer runs until it is acknowledged.
+    k.send(b"y");
+    assert_eq!(pushes(&drain(&mut k, at(t0, 1050))), vec![0]);
+    assert!(k.poll_timeout().is_some());
+    k.handle_packet(at(t0, 1070), &acks(&[(0, 1050)], 1, 32), false)
+        .unwrap();
+    drain(&mut k, at(t0, 1070));
+    assert_eq!(k.poll_timeout(), None);
+}
+
+#[test]
+fn packing_respects_mtu() {
+    let t0 = Instant::now();
+    let mut c = cfg("normal", (0, 0, 0, 0), 200);
+    c.rcv_wnd = 64;
+    let mut k = Kcp::new(CONV, &c, t0);
+    // 20 out-of-order PUSHes → 20 pending ACKs (none below rcv_nxt) → 480 bytes.
+    for sn in 1..21 {
+        k.handle_packet(t0, &push_seg(sn, 7, 0, b"d"), false)
+            .unwrap();
+    }
+    k.handle_timeout(at(t0, 40));
+    let d = drain(&mut k, at(t0, 40));
+    assert_eq!(
+        d.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![192, 192, 96]
+    );
+    // The ACK-only flush requested on input (>= mtu/24 pending) merged into this one.
+    assert_eq!(segs(&d).len(), 20);
+}
+
+#[test]
+fn hostile_datagrams_return_errors() {
+    let t0 = Instant::now();
+    let mut k = Kcp::new(CONV, &cfg("fast", (0, 0, 0, 0), 1400), t0);
+    assert_eq!(
+        k.handle_packet(t0, &[0u8; 10], false),
+        Err(InputError::Truncated)
+    );
+    let mut p = push_seg(0, 0, 0, b"hi");
+    p[0] ^= 1;
+    assert_eq!(
+        k.handle_packet(t0, &p, false),
+        Err(InputError::ConvMismatch)
+    );
+    p[0] ^= 1;
+    p[4] = 99;
+    assert_eq!(k.handle_packet(t0, &p, false), Err(InputError::BadCommand));
+    p[4] = CMD_PUSH;
+    p[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(k.handle_packet(t0, &p, false), Err(InputError::Truncated));
+    // A good segment then garbage: the first counts, the rest is ignored.
+    let mut two = push_seg(0, 0, 0, b"ok");
+    two.extend_from_slice(&[0xFF; 30]);
+    assert_eq!(
+        k.handle_packet(t0, &two, false),
+        Err(InputError::ConvMismatch)
+    );
+    assert_eq!(k.readable(), 2);
+    assert_eq!(k.stats().kcp_in_errors, 5);
+    assert_eq!(InputError::Truncated.to_string(), "truncated kcp segment");
+}
+
+fn header_strategy() -> impl Strategy<Value = Vec<u8>> {
+    (
+        80u8..86,
+        any::<u16>(),
+        any::<u32>(),
+        prop_oneof![any::<u32>(), 0u32..64],
+        prop_oneof![any::<u32>(), 0u32..64],
+        prop_oneof![0u32..40, any::<u32>()],
+        prop::collection::vec(any::<u8>(), 0..40),
+    )
+        .prop_map(|(cmd, wnd, ts, sn, una, len, data)| {
+            let mut v = vec![0u8; OVERHEAD];
+            Header {
+                conv: CONV,
+                cmd,
+                frg: 0,
+                wnd,
+                ts,
+                sn,
+                una,
+                len,
+            }
+            .write(&mut v);
+            v.extend_from_slice(&data);
+            v
+        })
+}
+
+proptest! {
+    #[test]
+    fn random_bytes_never_panic(dgrams in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..200), 1..20)) {
+        let t0 = Instant::now();
+        let mut k = Kcp::new(CONV, &cfg("fast3", (0, 0, 0, 0), 200), t0);
+        k.send(&[1u8; 1000]);
+        for (i, d) in dgrams.iter().enumerate() {
+            let now = at(t0, i as u64 * 7);
+            let _ = k.handle_packet(now, d, i % 3 == 0);
+            k.handle_timeout(now);
+            drain(&mut k, now);
+            let mut out = [0u8; 64];
+            k.recv(&mut out);
+        }
+    }
+
+    #[test]
+    fn random_valid_headers_never_panic(segs in prop::collection::vec(header_strategy(), 1..40)) {
+        let t0 = Instant::now();
+        let mut k = Kcp::new(CONV, &cfg("manual", (0, 10, 1, 0), 200), t0);
+        k.send(&[1u8; 3000]);
+        drain(&mut k, t0);
+        for (i, s) in segs.iter().enumerate() {
+            let now = at(t0, i as u64 * 13);
+            let _ = k.handle_packet(now, s, false);
+            k.handle_timeout(now);
+            drain(&mut k, now);
+            let mut out = [0u8; 100];
+            k.recv(&mut out);
+            prop_assert!(k.wait_snd() <= 32);
+            prop_assert!(k.readable() <= 32 * 200);
+        }
+    }
+}
+
+// ------------------------------------------------------------------ lossy link simulation
+
+/// (deliver at ms, seq, to b?, bytes), earliest first.
+type InFlight = Reverse<(u64, u64, bool, Vec<u8>)>;
+
+struct Link {
+    rng: Rng,
+    /// (deliver at ms, seq, to b?, bytes)
+    q: BinaryHeap<InFlight>,
+    seq: u64,
+    loss_pct: u64,
+}
+
+impl Link {
+    fn carry(&mut self, ms: u64, to_b: bool, d: Vec<u8>) {
+        if self.rng.below(100) < self.loss_pct {
+            return;
+        }
+        // 20 ms base delay, up to 15 ms jitter: reorders.
+        let at = ms + 20 + self.rng.below(15);
+        self.seq += 1;
+        self.q.push(Reverse((at, self.seq, to_b, d)));
+    }
+}
+
+fn transfer(mode: &str, total: usize, seed: u8) {
+    let t0 = Instant::now();
+    let mut c = KcpConfig::from_mode(mode, (0, 0, 0, 0));
+    c.mtu = 1350;
+    c.snd_wnd = 128;
+    c.rcv_wnd = 512;
+    let mut a = Kcp::new(CONV, &c, t0);
+    let mut b = Kcp::new(CONV, &c, t0);
+    let mut rng = Rng::from_seed([seed; 32]);
+    let mut data = vec![0u8; total];
+    rng.fill(&mut data);
+    let mut link = Link {
+        rng: rng.fork(),
+        q: BinaryHeap::new(),
+        seq: 0,
+        loss_pct: 3,
+    };
+    let mut got = Vec::with_capacity(total);
+    let mut sent = 0;
+    let mut buf = vec![0u8; 1500];
+    let mut rbuf = vec![0u8; 64 * 1024];
+    let mut ms = 0u64;
+    let mut steps = 0u64;
+    while got.len() < total {
+        steps += 1;
+        assert!(
+            ms < 3_600_000,
+            "transfer stalled at {} of {total}",
+            got.len()
+        );
+        let now = at(t0, ms);
+        while let Some(Reverse((t, _, _, _))) = link.q.peek() {
+            if *t > ms {
+                break;
+            }
+            let Some(Reverse((_, _, to_b, d))) = link.q.pop() else {
+                break;
+            };
+            let k = if to_b { &mut b } else { &mut a };
+            k.handle_packet(now, &d, false).unwrap();
+        }
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+        while sent < total {
+            let n = a.send(&data[sent..(sent + 8192).min(total)]);
+            if n == 0 {
+                break;
+            }
+            sent += n;
+        }
+        loop {
+            let n = b.recv(&mut rbuf);
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&rbuf[..n]);
+        }
+        while let Some(n) = a.poll_transmit(now, &mut buf) {
+            assert!(n <= 1350);
+            link.carry(ms, true, buf[..n].to_vec());
+        }
+        while let Some(n) = b.poll_transmit(now, &mut buf) {
+            link.carry(ms, false, buf[..n].to_vec());
+        }
+        let mut next = at(t0, ms + 60_000);
+        for t in [a.poll_timeout(), b.poll_timeout()].into_iter().flatten() {
+            next = next.min(t);
+        }
+        if let Some(Reverse((t, _, _, _))) = link.q.peek() {
+            next = next.min(at(t0, *t));
+        }
+        ms = ((next - t0).as_millis() as u64).max(ms + 1);
+    }
+    assert_eq!(got.len(), total);
+    assert!(got == data, "stream corrupted");
+    let s = a.stats();
+    assert!(s.retrans_segs > 0, "loss should cause retransmissions");
+    eprintln!(
+        "{mode}: {total} bytes in {ms} virtual ms, {steps} steps, out_segs {}, retrans {} (fast {} early {} lost {}), repeat at b {}",
+        s.out_segs, s.retrans_segs, s.fast_retrans_segs, s.early_retrans_segs, s.lost_segs, b.stats().repeat_segs
+    );
+}
+
+#[test]
+fn lossy_reordering_link_10mb_normal() {
+    transfer("normal", 10 * 1024 * 1024, 1);
+}
+
+#[test]
+fn lossy_reordering_link_10mb_fast3() {
+    transfer("fast3", 10 * 1024 * 1024, 2);
+}
+
+#[test]
+fn lossy_link_with_congestion_control() {
+    transfer("manual", 1024 * 1024, 3);
+}

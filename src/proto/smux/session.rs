@@ -1,0 +1,974 @@
+//! The smux session state machine (SPEC §5): frame parsing, stream table, control/data queues,
+//! v2 windows, keep-alive.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::frame::{emit_upd, parse_upd, Cmd, Header, HEADER_LEN, UPD_LEN};
+use super::stream::{trim, Stream};
+use super::{
+    Event, OpenError, ReadError, SessionError, SmuxConfig, StreamId, Version, WriteError,
+    ACCEPT_BACKLOG, INITIAL_PEER_WINDOW,
+};
+
+/// Refusal FINs (for SYNs beyond the accept backlog) that may wait in the control queue; further
+/// refused SYNs are dropped silently.
+const MAX_REFUSALS: usize = 1024;
+
+/// Receive-side parser position.
+#[derive(Clone, Copy, Debug)]
+enum Rx {
+    /// Collecting the 8-byte header; `fill` bytes are in `hdr`.
+    Header { fill: usize },
+    /// Payload of a PSH: `remaining` bytes go to stream `sid` (`deliver`) or are discarded.
+    Data {
+        sid: StreamId,
+        remaining: usize,
+        deliver: bool,
+    },
+    /// Payload of an UPD; `fill` bytes in `upd`.
+    Upd { sid: StreamId, fill: usize },
+}
+
+/// A queued control-class frame.
+#[derive(Clone, Copy, Debug)]
+enum Ctrl {
+    Syn(StreamId),
+    Upd(StreamId),
+    Nop,
+    /// FIN refusing a SYN beyond the backlog (the stream was never created).
+    Refuse(StreamId),
+}
+
+/// One smux session over a reliable byte stream.
+///
+/// Call order (the session never reads a clock; `now` must not go backwards):
+/// 1. `new(cfg, is_client, now)`.
+/// 2. Inputs: while [`wants_input`](Self::wants_input), feed bytes read from the underlying stream
+///    to [`handle_input`](Self::handle_input) and keep the unconsumed tail for later; call
+///    [`handle_timeout`](Self::handle_timeout) when [`poll_timeout`](Self::poll_timeout) is reached
+///    (early calls are harmless no-ops).
+/// 3. Application commands: [`open`](Self::open), [`accept`](Self::accept), [`write`](Self::write),
+///    [`read`](Self::read), [`shutdown_write`](Self::shutdown_write), [`close`](Self::close).
+///    A `read` frees receive budget: check `wants_input` again afterwards.
+/// 4. After any of the above: drain [`poll_transmit`](Self::poll_transmit) until `None` (each call
+///    yields one whole frame; stop early if the underlying stream is full, the rest stays queued),
+///    re-read `poll_timeout`, drain [`poll_event`](Self::poll_event).
+///
+/// Choices where Go smux versions differ or block:
+/// * UPD on a v1 session: accepted (2021 smux applies it) and ignored, as v1 has no windows.
+/// * SYN beyond the accept backlog ([`ACCEPT_BACKLOG`]): refused with a FIN for that id (the stream is
+///   never created, its later frames are discarded as unknown). Up to 1024 refusals wait in the
+///   queue; beyond that refused SYNs are dropped without a FIN. Go blocks its reader instead.
+/// * PSH after the peer's FIN, or for a stream closed locally: discarded, not counted in the budget.
+/// * `close()` sends the written data the peer's v2 window allows, drops the rest (as Go's Close
+///   abandons writes blocked on the window; waiting could deadlock when both ends closed), then FIN.
+///   `shutdown_write()` is the graceful end: FIN only after all data.
+/// * v2 window: a peer with more than `max(max_stream_buffer, 262144)` bytes in flight beyond the
+///   last UPD we transmitted kills the session with [`SessionError::WindowOverrun`].
+/// * SYN/FIN/NOP with a nonzero length, UPD with length != 8, unknown cmd, wrong ver:
+///   [`SessionError::InvalidProtocol`].
+#[derive(Debug)]
+pub struct Session {
+    cfg: SmuxConfig,
+    version: Option<Version>,
+    /// Next id to open (already advanced past the previous).
+    next_id: u32,
+    streams: HashMap<StreamId, Stream>,
+    backlog: VecDeque<StreamId>,
+    ctrl: VecDeque<Ctrl>,
+    refusals: usize,
+    nop_queued: bool,
+    /// Round-robin list of streams with a PSH/FIN to send.
+    ready: VecDeque<StreamId>,
+    events: VecDeque<Event>,
+    rx: Rx,
+    hdr: [u8; HEADER_LEN],
+    upd: [u8; UPD_LEN],
+    /// Sum of `rbuf.len()` over all streams.
+    unread: usize,
+    /// Sum of `sbuf.len()` over all streams.
+    unsent: usize,
+    send_cap: usize,
+    dead: Option<SessionError>,
+    next_nop: Option<Instant>,
+    next_check: Option<Instant>,
+    frame_since_check: bool,
+}
+
+impl Session {
+    /// A new session. `cfg` is used as given except that `keepalive` is clamped to
+    /// `keepalive_timeout` and zero sizes are raised to 1 (use [`SmuxConfig::validate`] to refuse them).
+    pub fn new(mut cfg: SmuxConfig, is_client: bool, now: Instant) -> Self {
+        if !cfg.keepalive_timeout.is_zero() && cfg.keepalive > cfg.keepalive_timeout {
+            cfg.keepalive = cfg.keepalive_timeout;
+        }
+        cfg.max_frame_size = cfg.max_frame_size.max(1);
+        cfg.max_receive_buffer = cfg.max_receive_buffer.max(1);
+        cfg.max_stream_buffer = cfg.max_stream_buffer.max(1);
+        let version = match (cfg.version, is_client) {
+            (None, true) => Some(Version::V2),
+            (v, _) => v,
+        };
+        let send_cap = (usize::from(cfg.max_frame_size) * 4).max(64 * 1024);
+        let after = |d: Duration| (!d.is_zero()).then(|| now + d);
+        Session {
+            next_id: if is_client { 1 } else { 0 },
+            version,
+            streams: HashMap::new(),
+            backlog: VecDeque::new(),
+            ctrl: VecDeque::new(),
+            refusals: 0,
+            nop_queued: false,
+            ready: VecDeque::new(),
+            events: VecDeque::new(),
+            rx: Rx::Header { fill: 0 },
+            hdr: [0; HEADER_LEN],
+            upd: [0; UPD_LEN],
+            unread: 0,
+            unsent: 0,
+            send_cap,
+            dead: None,
+            next_nop: after(cfg.keepalive),
+            next_check: after(cfg.keepalive_timeout),
+            frame_since_check: false,
+            cfg,
+        }
+    }
+
+    // ---- getters ----
+
+    /// The version spoken (`None` only on a server that has not yet seen a frame).
+    pub fn version(&self) -> Option<Version> {
+        self.version
+    }
+
+    /// Streams known to the session (including ones waiting for accept or for their FIN).
+    pub fn num_streams(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Whether the session died (protocol error or keep-alive timeout).
+    pub fn is_dead(&self) -> bool {
+        self.dead.is_some()
+    }
+
+    /// Why the session died.
+    pub fn dead_reason(&self) -> Option<SessionError> {
+        self.dead
+    }
+
+    /// Bytes of stream data buffered in the session, both directions.
+    pub fn buffered(&self) -> usize {
+        self.unread + self.unsent
+    }
+
+    /// The per-stream send buffer bound: `write` accepts at most this many unsent bytes.
+    pub fn send_capacity(&self) -> usize {
+        self.send_cap
+    }
+
+    /// Whether `handle_input` would consume bytes now. False once the unread data of all streams
+    /// reached `max_receive_buffer` (at a frame boundary) or the session is dead: the caller stops
+    /// reading the underlying stream (back-pressure) until a `read` frees budget.
+    pub fn wants_input(&self) -> bool {
+        self.dead.is_none() && !self.paused()
+    }
+
+    fn paused(&self) -> bool {
+        matches!(self.rx, Rx::Header { fill: 0 }) && self.unread >= self.cfg.max_receive_buffer
+    }
+
+    /// The next instant `handle_timeout` has work (NOP due or keep-alive check); `None` when dead.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.dead.is_some() {
+            return None;
+        }
+        match (self.next_nop, self.next_check) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ---- inputs ----
+
+    /// Feeds bytes read from the underlying stream; returns how many were consumed (less than
+    /// `bytes.len()` only when the receive budget paused input: keep the rest and offer it again
+    /// once `wants_input()`). An error kills the session; it is also reported as
+    /// [`Event::SessionDead`] and returned by every later call.
+    pub fn handle_input(&mut self, _now: Instant, bytes: &[u8]) -> Result<usize, SessionError> {
+        if let Some(e) = self.dead {
+            return Err(e);
+        }
+        let mut pos = 0;
+        while pos < bytes.len() {
+            let rest = &bytes[pos..];
+            match self.rx {
+                Rx::Header { fill } => {
+                    if fill == 0 && self.unread >= self.cfg.max_receive_buffer {
+                        break;
+                    }
+                    let n = rest.len().min(HEADER_LEN - fill);
+                    self.hdr[fill..fill + n].copy_from_slice(&rest[..n]);
+                    pos += n;
+                    if fill + n < HEADER_LEN {
+                        self.rx = Rx::Header { fill: fill + n };
+                    } else {
+                        self.rx = Rx::Header { fill: 0 };
+                        if let Err(e) = self.on_header() {
+                            self.die(e);
+                            return Err(e);
+                        }
+                    }
+                }
+                Rx::Data {
+                    sid,
+                    remaining,
+                    deliver,
+                } => {
+                    let n = rest.len().min(remaining);
+                    if deliver {
+                        self.deliver(sid, &rest[..n]);
+                    }
+                    pos += n;
+                    self.rx = if remaining == n {
+                        Rx::Header { fill: 0 }
+                    } else {
+                        Rx::Data {
+                            sid,
+                            remaining: remaining - n,
+                            deliver,
+                        }
+                    };
+                }
+                Rx::Upd { sid, fill } => {
+                    let n = rest.len().min(UPD_LEN - fill);
+                    self.upd[fill..fill + n].copy_from_slice(&rest[..n]);
+                    pos += n;
+                    if fill + n < UPD_LEN {
+                        self.rx = Rx::Upd {
+                            sid,
+                            fill: fill + n,
+                        };
+                    } else {
+                        self.rx = Rx::Header { fill: 0 };
+                        let (consumed, window) = parse_upd(&self.upd);
+                        self.on_upd(sid, consumed, window);
+                    }
+                }
+            }
+        }
+        Ok(pos)
+    }
+
+    /// Validates a complete header and sets up the payload state.
+    fn on_header(&mut self) -> Result<(), SessionError> {
+        let h = Header::parse(&self.hdr);
+        self.frame_since_check = true;
+        match self.version {
+            Some(v) if v.byte() != h.ver => return Err(SessionError::InvalidProtocol),
+            Some(_) => {}
+            None => match Version::from_byte(h.ver) {
+                Some(v) => self.version = Some(v),
+                None => return Err(SessionError::InvalidProtocol),
+            },
+        }
+        let cmd = Cmd::from_u8(h.cmd).ok_or(SessionError::InvalidProtocol)?;
+        let len = usize::from(h.length);
+        match cmd {
+            Cmd::Syn | Cmd::Fin | Cmd::Nop if len != 0 => Err(SessionError::InvalidProtocol),
+            Cmd::Upd if len != UPD_LEN => Err(SessionError::InvalidProtocol),
+            Cmd::Nop => Ok(()),
+            Cmd::Syn => {
+                self.on_syn(h.sid);
+                Ok(())
+            }
+            Cmd::Fin => {
+                self.on_fin(h.sid);
+                Ok(())
+            }
+            Cmd::Upd => {
+                self.rx = Rx::Upd {
+                    sid: h.sid,
+                    fill: 0,
+                };
+                Ok(())
+            }
+            Cmd::Psh => {
+                if len == 0 {
+                    return Ok(());
+                }
+                let v2 = self.version == Some(Version::V2);
+                let limit = self.cfg.max_stream_buffer.max(INITIAL_PEER_WINDOW);
+                let deliver = match self.streams.get_mut(&h.sid) {
+                    Some(s) if !s.local_closed && !s.peer_fin => {
+                        // len <= 65535, so the u32 conversion is exact.
+                        let after = s.rcv_total.wrapping_add(len as u32);
+                        if v2 && after.wrapping_sub(s.upd_sent_consumed) > limit {
+                            return Err(SessionError::WindowOverrun);
+                        }
+                        s.rcv_total = after;
+                        true
+                    }
+                    _ => false,
+                };
+                self.rx = Rx::Data {
+                    sid: h.sid,
+                    remaining: len,
+                    deliver,
+                };
+                Ok(())
+            }
+        }
+    }
+
+    fn on_syn(&mut self, sid: StreamId) {
+        if self.streams.contains_key(&sid) {
+            return;
+        }
+        if self.backlog.len() >= ACCEPT_BACKLOG {
+            if self.refusals < MAX_REFUSALS {
+                self.refusals += 1;
+                self.ctrl.push_back(Ctrl::Refuse(sid));
+            }
+            return;
+        }
+        self.streams.insert(sid, Stream::new());
+        self.backlog.push_back(sid);
+        self.events.push_back(Event::Accepted(sid));
+    }
+
+    fn on_fin(&mut self, sid: StreamId) {
+        let Some(s) = self.streams.get_mut(&sid) else {
+            return;
+        };
+        if s.peer_fin {
+            return;
+        }
+        s.peer_fin = true;
+        if !s.local_closed {
+            self.events.push_back(Event::Finished(sid));
+        }
+        let v2 = self.version == Some(Version::V2);
+        if !s.in_ready && s.has_sendable(v2) {
+            s.in_ready = true;
+            self.ready.push_back(sid);
+        }
+        self.maybe_forget(sid);
+    }
+
+    fn deliver(&mut self, sid: StreamId, data: &[u8]) {
+        // The stream may have been closed between two pieces of one frame.
+        if let Some(s) = self.streams.get_mut(&sid).filter(|s| !s.local_closed) {
+            s.rbuf.extend(data);
+            self.unread += data.len();
+            if !s.rd_notified {
+                s.rd_notified = true;
+                self.events.push_back(Event::Readable(sid));
+            }
+        }
+    }
+
+    fn on_upd(&mut self, sid: StreamId, consumed: u32, window: u32) {
+        if self.version != Some(Version::V2) {
+            return; // v1: accepted, nothing to apply.
+        }
+        let Some(s) = self.streams.get_mut(&sid) else {
+            return;
+        };
+        if s.broken {
+            return;
+        }
+        if (s.num_written.wrapping_sub(consumed) as i32) < 0 {
+            // Peer consumed more than sent: this stream's sending is broken.
+            s.broken = true;
+            self.unsent -= s.sbuf.len();
+            s.sbuf.clear();
+            s.sbuf.shrink_to_fit();
+            if s.write_blocked {
+                s.write_blocked = false;
+                self.events.push_back(Event::Writable(sid));
+            }
+            return;
+        }
+        s.peer_consumed = consumed;
+        s.peer_window = window;
+        if !s.in_ready && s.has_sendable(true) {
+            s.in_ready = true;
+            self.ready.push_back(sid);
+        }
+    }
+
+    /// Timer input: queues a NOP when due and runs the keep-alive check. Harmless when early.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.dead.is_some() {
+            return;
+        }
+        if let Some(t) = self.next_nop {
+            if now >= t {
+                self.nop_queued = true;
+                self.next_nop = Some(now + self.cfg.keepalive);
+            }
+        }
+        if let Some(t) = self.next_check {
+            if now >= t {
+                if !self.frame_since_check && !self.paused() {
+                    self.die(SessionError::KeepaliveTimeout);
+                    return;
+                }
+                self.frame_since_check = false;
+                self.next_check = Some(now + self.cfg.keepalive_timeout);
+            }
+        }
+    }
+
+    fn die(&mut self, e: SessionError) {
+        if self.dead.is_none() {
+            self.dead = Some(e);
+            self.events.push_back(Event::SessionDead(e));
+            self.ctrl.clear();
+            self.ready.clear();
+            self.nop_queued = false;
+            // Unsent data can never leave now; unread data stays readable.
+            for s in self.streams.values_mut() {
+                s.sbuf = VecDeque::new();
+            }
+            self.unsent = 0;
+        }
+    }
+
+    // ---- application commands ----
+
+    /// Opens a stream (client ids 3, 5, 7, …; server 2, 4, …) and queues its SYN.
+    pub fn open(&mut self) -> Result<StreamId, OpenError> {
+        if self.dead.is_some() {
+            return Err(OpenError::SessionDead);
+        }
+        let id = self.next_id.checked_add(2).ok_or(OpenError::IdsExhausted)?;
+        self.next_id = id;
+        let mut s = Stream::new();
+        s.syn_pending = true;
+        self.streams.insert(id, s);
+        self.ctrl.push_back(Ctrl::Syn(id));
+        Ok(id)
+    }
+
+    /// The next stream opened by the peer, in SYN order.
+    pub fn accept(&mut self) -> Option<StreamId> {
+        while let Some(id) = self.backlog.pop_front() {
+            if self.streams.get(&id).is_some_and(|s| !s.local_closed) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// Queues up to `data.len()` bytes on stream `id`; returns how many were taken (0 only for
+    /// empty `data`). `Blocked` when the stream's send buffer is full: an [`Event::Writable`]
+    /// follows once frames left it.
+    pub fn write(&mut self, id: StreamId, data: &[u8]) -> Result<usize, WriteError> {
+        let dead = self.dead.is_some();
+        let v2 = self.version != Some(Version::V1);
+        let Some(s) = self.streams.get_mut(&id) else {
+            return Err(WriteError::UnknownStream);
+        };
+        if dead || s.fin_queued || s.local_closed {
+            return Err(WriteError::Closed);
+        }
+        if s.broken {
+            return Err(WriteError::ConsumedMoreThanSent);
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let room = self.send_cap.saturating_sub(s.sbuf.len());
+        if room == 0 {
+            s.write_blocked = true;
+            return Err(WriteError::Blocked);
+        }
+        let n = room.min(data.len());
+        s.sbuf.extend(&data[..n]);
+        self.unsent += n;
+        if !s.in_ready && s.has_sendable(v2) {
+            s.in_ready = true;
+            self.ready.push_back(id);
+        }
+        Ok(n)
+    }
+
+    /// Reads buffered data of stream `id`. `Ok(0)` = the peer's FIN and everything read (EOF; also
+    /// for an empty `out`). v2: queues UPD after the first read returning data and whenever the
+    /// bytes read since the last UPD reach `max_stream_buffer / 2`.
+    pub fn read(&mut self, id: StreamId, out: &mut [u8]) -> Result<usize, ReadError> {
+        let v2 = self.version == Some(Version::V2);
+        let dead = self.dead.is_some();
+        let half = self.cfg.max_stream_buffer / 2;
+        let Some(s) = self.streams.get_mut(&id) else {
+            return Err(ReadError::UnknownStream);
+        };
+        if s.local_closed {
+            return Err(ReadError::UnknownStream);
+        }
+        s.rd_notified = false;
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if !s.rbuf.is_empty() {
+            let n = out.len().min(s.rbuf.len());
+            let (a, b) = s.rbuf.as_slices();
+            let na = n.min(a.len());
+            out[..na].copy_from_slice(&a[..na]);
+            out[na..n].copy_from_slice(&b[..n - na]);
+            s.rbuf.drain(..n);
+            trim(&mut s.rbuf);
+            self.unread -= n;
+            if v2 && !dead {
+                // n <= rbuf.len() <= budget + frame; Go truncates to u32 the same way.
+                let n32 = n as u32;
+                s.num_read = s.num_read.wrapping_add(n32);
+                s.incr = s.incr.wrapping_add(n32);
+                if s.incr >= half || s.num_read == n32 {
+                    s.incr = 0;
+                    if s.upd_queued.replace(s.num_read).is_none() {
+                        self.ctrl.push_back(Ctrl::Upd(id));
+                    }
+                }
+            }
+            return Ok(n);
+        }
+        if s.peer_fin {
+            s.eof_delivered = true;
+            self.maybe_forget(id);
+            return Ok(0);
+        }
+        if dead {
+            return Err(ReadError::SessionDead);
+        }
+        Err(ReadError::WouldBlock)
+    }
+
+    /// Ends our direction of `id`: a FIN is sent after the data already written. Later writes fail
+    /// with `Closed`; reading continues until the peer's FIN.
+    pub fn shutdown_write(&mut self, id: StreamId) {
+        let v2 = self.version != Some(Version::V1);
+        let Some(s) = self.streams.get_mut(&id) else {
+            return;
+        };
+        if s.fin_queued {
+            return;
+        }
+        s.fin_queued = true;
+        if !s.in_ready && s.has_sendable(v2) {
+            s.in_ready = true;
+            self.ready.push_back(id);
+        }
+    }
+
+    /// Closes both directions of `id`: unread data is dropped, incoming data discarded; written data
+    /// goes out as far as the peer's v2 window allows now (the rest is dropped), then a FIN (if not
+    /// sent yet). For a graceful end use [`shutdown_write`](Self::shutdown_write) and read to EOF
+    /// first. The stream is forgotten once its FIN
+    /// left ([`Event::Closed`]). On a dead session, or when the stream's SYN has not left yet, the
+    /// stream is forgotten at once (unsent data dropped, nothing sent).
+    pub fn close(&mut self, id: StreamId) {
+        let Some(s) = self.streams.get_mut(&id) else {
+            return;
+        };
+        if s.local_closed {
+            return;
+        }
+        s.local_closed = true;
+        self.unread -= s.rbuf.len();
+        s.rbuf = VecDeque::new();
+        if self.dead.is_some() || s.syn_pending {
+            // Dead session, or the peer never heard of the stream: no FIN to send.
+            self.unsent -= s.sbuf.len();
+            s.sbuf = VecDeque::new();
+            s.fin_sent = true;
+        }
+        self.shutdown_write(id);
+        self.schedule(id); // `abandoned` may have made window-held data droppable
+        self.maybe_forget(id);
+    }
+
+    /// Puts `id` on the round-robin list if it has a PSH/FIN to send and is not listed yet.
+    fn schedule(&mut self, id: StreamId) {
+        let v2 = self.version != Some(Version::V1);
+        if let Some(s) = self.streams.get_mut(&id) {
+            if !s.in_ready && s.has_sendable(v2) {
+                s.in_ready = true;
+                self.ready.push_back(id);
+            }
+        }
+    }
+
+    fn maybe_forget(&mut self, id: StreamId) {
+        if let Some(s) = self.streams.get(&id) {
+            if s.finished() {
+                if let Some(s) = self.streams.remove(&id) {
+                    self.unread -= s.rbuf.len();
+                    self.unsent -= s.sbuf.len();
+                }
+                self.events.push_back(Event::Closed(id));
+            }
+        }
+    }
+
+    // ---- outputs ----
+
+    /// Writes the next outgoing frame into `out` and returns its length; `None` when nothing is
+    /// queued (or the session is dead, or a server has not learned the version yet). `out` should
+    /// hold `8 + max_frame_size` bytes; PSH payloads shrink to fit a smaller `out`, and nothing is
+    /// produced when `out` is shorter than 16 bytes. Control frames (SYN, UPD, NOP, refusal FIN) go
+    /// first, in request order; then PSH/FIN round-robin over streams.
+    pub fn poll_transmit(&mut self, _now: Instant, out: &mut [u8]) -> Option<usize> {
+        if self.dead.is_some() || out.len() < HEADER_LEN + UPD_LEN {
+            return None;
+        }
+        let ver = self.version?.byte();
+        let v2 = ver == 2;
+        if self.nop_queued {
+            self.nop_queued = false;
+            self.ctrl.push_back(Ctrl::Nop);
+        }
+        while let Some(c) = self.ctrl.pop_front() {
+            let (cmd, sid, upd) = match c {
+                Ctrl::Nop => (Cmd::Nop, 0, None),
+                Ctrl::Syn(sid) => match self.streams.get_mut(&sid) {
+                    Some(s) if s.syn_pending => {
+                        s.syn_pending = false;
+                        (Cmd::Syn, sid, None)
+                    }
+                    _ => continue, // closed before its SYN left: nothing to tell the peer
+                },
+                Ctrl::Refuse(sid) => {
+                    self.refusals -= 1;
+                    (Cmd::Fin, sid, None)
+                }
+                Ctrl::Upd(sid) => match self.streams.get_mut(&sid) {
+                    Some(s) => match s.upd_queued.take() {
+                        Some(consumed) if !s.local_closed => {
+                            s.upd_sent_consumed = consumed;
+                            (Cmd::Upd, sid, Some(consumed))
+                        }
+                        _ => continue,
+                    },
+                    None => continue,
+                },
+            };
+            let length = if upd.is_some() { UPD_LEN as u16 } else { 0 };
+            Header {
+                ver,
+                cmd: cmd as u8,
+                length,
+                sid,
+            }
+            .emit(out);
+            if let Some(consumed) = upd {
+                emit_upd(
+                    consumed,
+                    self.cfg.max_stream_buffer,
+                    &mut out[HEADER_LEN..HEADER_LEN + UPD_LEN],
+                );
+            }
+            return Some(HEADER_LEN + usize::from(length));
+        }
+        let frame_cap = usize::from(self.cfg.max_frame_size).min(out.len() - HEADER_LEN);
+        while let Some(sid) = self.ready.pop_front() {
+            let Some(s) = self.streams.get_mut(&sid) else {
+                continue;
+            };
+            s.in_ready = false;
+            let len;
+            if !s.sbuf.is_empty() {
+                let mut n = s.sbuf.len().min(frame_cap);
+                if v2 {
+                    n = n.min(s.window_room());
+                }
+                if n == 0 && s.abandoned() {
+                    self.unsent -= s.sbuf.len();
+                    s.sbuf = VecDeque::new();
+                    self.ready.push_front(sid);
+                    s.in_ready = true;
+                    continue; // now sends the FIN
+                }
+                if n == 0 {
+                    continue; // window closed: an UPD puts it back in `ready`
+                }
+                let (a, b) = s.sbuf.as_slices();
+                let na = n.min(a.len());
+                out[HEADER_LEN..HEADER_LEN + na].copy_from_slice(&a[..na]);
+                out[HEADER_LEN + na..HEADER_LEN + n].copy_from_slice(&b[..n - na]);
+                s.sbuf.drain(..n);
+                trim(&mut s.sbuf);
+                self.unsent -= n;
+                // n <= 65535.
+                s.num_written = s.num_written.wrapping_add(n as u32);
+                Header {
+                    ver,
+                    cmd: Cmd::Psh as u8,
+                    length: n as u16,
+                    sid,
+                }
+                .emit(out);
+                len = HEADER_LEN + n;
+                if s.write_blocked {
+                    s.write_blocked = false;
+                    self.events.push_back(Event::Writable(sid));
+                }
+            } else if s.fin_queued && !s.fin_sent {
+                s.fin_sent = true;
+                Header {
+                    ver,
+                    cmd: Cmd::Fin as u8,
+                    length: 0,
+                    sid,
+                }
+                .emit(out);
+                len = HEADER_LEN;
+            } else {
+                continue;
+            }
+            if s.has_sendable(v2) {
+                s.in_ready = true;
+                self.ready.push_back(sid);
+            } else {
+                self.maybe_forget(sid);
+            }
+            return Some(len);
+        }
+        None
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(v: Option<Version>) -> SmuxConfig {
+        SmuxConfig {
+            version: v,
+            ..SmuxConfig::default()
+        }
+    }
+
+    fn events(s: &mut Session) -> Vec<Event> {
+        std::iter::from_fn(|| s.poll_event()).collect()
+    }
+
+    fn drain(s: &mut Session, now: Instant) -> Vec<Vec<u8>> {
+        let mut out = vec![0u8; 8 + 65535];
+        let mut v = Vec::new();
+        while let Some(n) = s.poll_transmit(now, &mut out) {
+            v.push(out[..n].to_vec());
+        }
+        v
+    }
+
+    #[test]
+    fn buffers_shrink_after_a_burst() {
+        let now = Instant::now();
+        let mut c = cfg(Some(Version::V1));
+        c.max_frame_size = 65535;
+        let mut s = Session::new(c, false, now);
+        let mut input = vec![1, 0, 0, 0, 3, 0, 0, 0];
+        for _ in 0..20 {
+            input.extend([1, 2, 0xff, 0xff, 3, 0, 0, 0]);
+            input.extend([7u8; 65535]);
+        }
+        s.handle_input(now, &input).unwrap();
+        let id = s.accept().unwrap();
+        assert!(s.streams[&id].rbuf.capacity() >= 20 * 65535);
+        let mut buf = vec![0u8; 100_000];
+        while s.read(id, &mut buf).is_ok_and(|n| n > 0) {}
+        assert!(s.streams[&id].rbuf.capacity() <= 16 * 1024);
+        // Send side: a full send buffer, then drained.
+        let big = vec![1u8; 1 << 20];
+        assert_eq!(s.write(id, &big), Ok(s.send_capacity()));
+        assert!(s.streams[&id].sbuf.capacity() >= s.send_capacity());
+        drain(&mut s, now);
+        assert_eq!(s.buffered(), 0);
+        assert!(s.streams[&id].sbuf.capacity() <= 16 * 1024);
+    }
+
+    fn upd(sid: u32, consumed: u32, window: u32) -> Vec<u8> {
+        let mut f = vec![2, 4, 8, 0];
+        f.extend(sid.to_le_bytes());
+        f.extend(consumed.to_le_bytes());
+        f.extend(window.to_le_bytes());
+        f
+    }
+
+    #[test]
+    fn send_window_counters_wrap() {
+        let now = Instant::now();
+        let mut s = Session::new(cfg(Some(Version::V2)), true, now);
+        let id = s.open().unwrap();
+        drain(&mut s, now);
+        let st = s.streams.get_mut(&id).unwrap();
+        st.num_written = u32::MAX - 99;
+        st.peer_consumed = u32::MAX - 99;
+        st.peer_window = 1000;
+        s.write(id, &[0u8; 5000]).unwrap();
+        let sent: usize = drain(&mut s, now).iter().map(|f| f.len() - 8).sum();
+        assert_eq!(sent, 1000);
+        assert_eq!(s.streams[&id].num_written, 900); // wrapped
+                                                     // The peer consumed 600 across the wrap.
+        s.handle_input(now, &upd(id, 500, 1000)).unwrap();
+        let sent: usize = drain(&mut s, now).iter().map(|f| f.len() - 8).sum();
+        assert_eq!(sent, 600);
+        // Consumed beyond what was sent (across the wrap) breaks the stream only.
+        s.handle_input(now, &upd(id, 2000, 1000)).unwrap();
+        assert_eq!(s.write(id, b"x"), Err(WriteError::ConsumedMoreThanSent));
+        assert!(!s.is_dead());
+    }
+
+    #[test]
+    fn receive_window_check_wraps() {
+        let now = Instant::now();
+        let mut c = cfg(Some(Version::V2));
+        c.max_stream_buffer = 1000;
+        let mut s = Session::new(c, false, now);
+        s.handle_input(now, &[2, 0, 0, 0, 3, 0, 0, 0]).unwrap();
+        let st = s.streams.get_mut(&3).unwrap();
+        st.rcv_total = u32::MAX - 10;
+        st.upd_sent_consumed = u32::MAX - 10;
+        let mut psh = vec![2, 2, 0, 0x80, 3, 0, 0, 0];
+        psh.extend(vec![1u8; 32768]);
+        for _ in 0..8 {
+            s.handle_input(now, &psh).unwrap();
+        }
+        assert_eq!(s.streams[&3].rcv_total, 262_144 - 11);
+        assert_eq!(
+            s.handle_input(now, &[2, 2, 1, 0, 3, 0, 0, 0, 1]),
+            Err(SessionError::WindowOverrun)
+        );
+    }
+
+    #[test]
+    fn closed_stream_does_not_linger_behind_a_closed_window() {
+        let now = Instant::now();
+        let mut s = Session::new(cfg(Some(Version::V2)), true, now);
+        let id = s.open().unwrap();
+        s.streams.get_mut(&id).unwrap().peer_window = 10;
+        s.write(id, &[1u8; 100]).unwrap();
+        assert_eq!(drain(&mut s, now).len(), 2); // SYN, PSH 10
+        assert_eq!(s.buffered(), 90);
+        // The window opens by 5, then the stream is closed: 5 more go out, the rest is dropped.
+        let st = s.streams.get_mut(&id).unwrap();
+        st.peer_window = 15;
+        s.close(id);
+        let out = drain(&mut s, now);
+        let mut fin = vec![2, 1, 0, 0];
+        fin.extend(id.to_le_bytes());
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].len(), 8 + 5);
+        assert_eq!(out[1], fin);
+        assert_eq!(s.buffered(), 0);
+        assert_eq!(s.num_streams(), 0);
+        assert_eq!(events(&mut s), vec![Event::Closed(id)]);
+    }
+
+    #[test]
+    fn close_in_the_middle_of_a_frame() {
+        let now = Instant::now();
+        let mut s = Session::new(cfg(Some(Version::V1)), false, now);
+        s.handle_input(
+            now,
+            &[1, 0, 0, 0, 3, 0, 0, 0, 1, 2, 10, 0, 3, 0, 0, 0, 1, 2],
+        )
+        .unwrap();
+        let id = s.accept().unwrap();
+        s.close(id);
+        assert_eq!(s.num_streams(), 1); // until its FIN leaves
+        s.handle_input(now, &[3; 8]).unwrap();
+        assert_eq!(s.buffered(), 0);
+        drain(&mut s, now);
+        assert_eq!(s.num_streams(), 0);
+        let evs = events(&mut s);
+        assert_eq!(
+            evs.iter()
+                .filter(|e| matches!(e, Event::Readable(_)))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn client_ids_and_overflow() {
+        let now = Instant::now();
+        let mut s = Session::new(cfg(Some(Version::V2)), true, now);
+        assert_eq!(s.open(), Ok(3));
+        assert_eq!(s.open(), Ok(5));
+        s.next_id = u32::MAX;
+        assert_eq!(s.open(), Err(OpenError::IdsExhausted));
+        let mut srv = Session::new(cfg(Some(Version::V2)), false, now);
+        assert_eq!(srv.open(), Ok(2));
+    }
+
+    #[test]
+    fn keepalive_nop_and_timeout() {
+        let t0 = Instant::now();
+        let mut c = cfg(Some(Version::V1));
+        c.keepalive = Duration::from_secs(10);
+        c.keepalive_timeout = Duration::from_secs(30);
+        let mut s = Session::new(c, true, t0);
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(10)));
+        s.handle_timeout(t0 + Duration::from_secs(5)); // early: no-op
+        assert!(drain(&mut s, t0).is_empty());
+        s.handle_timeout(t0 + Duration::from_secs(10));
+        assert_eq!(drain(&mut s, t0), vec![vec![1, 3, 0, 0, 0, 0, 0, 0]]);
+        // A NOP from the peer at 25 s keeps it alive at the 30 s check.
+        let now = t0 + Duration::from_secs(25);
+        s.handle_input(now, &[1, 3, 0, 0, 0, 0, 0, 0]).unwrap();
+        s.handle_timeout(t0 + Duration::from_secs(30));
+        assert!(!s.is_dead());
+        s.handle_timeout(t0 + Duration::from_secs(60));
+        assert!(s.is_dead());
+        let evs: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert_eq!(
+            evs,
+            vec![Event::SessionDead(SessionError::KeepaliveTimeout)]
+        );
+        assert_eq!(s.poll_timeout(), None);
+    }
+
+    #[test]
+    fn keepalive_clamped_to_timeout() {
+        let t0 = Instant::now();
+        let mut c = cfg(Some(Version::V2));
+        c.keepalive = Duration::from_secs(60);
+        assert_eq!(
+            c.validate(),
+            Err(super::super::ConfigError::KeepaliveAboveTimeout)
+        );
+        let s = Session::new(c, true, t0);
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn no_timeout_while_paused_by_budget() {
+        let t0 = Instant::now();
+        let mut c = cfg(Some(Version::V1));
+        c.max_receive_buffer = 4;
+        let mut s = Session::new(c, false, t0);
+        let mut input = vec![1, 0, 0, 0, 3, 0, 0, 0];
+        input.extend([1, 2, 5, 0, 3, 0, 0, 0, 1, 2, 3, 4, 5]);
+        input.extend([1, 3, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(s.handle_input(t0, &input).unwrap(), 21);
+        assert!(!s.wants_input());
+        s.handle_timeout(t0 + Duration::from_secs(30));
+        s.handle_timeout(t0 + Duration::from_secs(60));
+        assert!(!s.is_dead());
+        let id = s.accept().unwrap();
+        let mut b = [0u8; 16];
+        assert_eq!(s.read(id, &mut b), Ok(5));
+        assert!(s.wants_input());
+        assert_eq!(s.handle_input(t0, &input[21..]).unwrap(), 8);
+    }
+}

@@ -1,0 +1,428 @@
+//! One tunnel session, sans-IO: smux over (snappy over) KCP over the datagram codec.
+//!
+//! A [`Tunnel`] is everything one KCP conversation needs on one side: the [`Outbound`]/[`Inbound`]
+//! codec, the [`Kcp`] ARQ, the optional snappy framing and the smux [`Session`]. The event loop and
+//! the deterministic simulator drive it the same way:
+//!
+//! * input: [`Tunnel::handle_datagram`] for every received UDP payload, [`Tunnel::handle_timeout`]
+//!   when [`Tunnel::poll_timeout`] has passed, and the stream calls (`open`, `accept`, `read`,
+//!   `write`, `shutdown_write`, `close`);
+//! * output: after any input, drain [`Tunnel::poll_transmit`] until `None` (sending each datagram;
+//!   a caller whose socket is full simply stops draining: nothing is lost, KCP only counts what was
+//!   handed out), then drain [`Tunnel::poll_event`], then re-read [`Tunnel::poll_timeout`].
+//!
+//! Bytes move between the layers through three bounded buffers: one smux frame, the compressed
+//! bytes of one frame waiting for KCP's send window, and one KCP read (plus its decompressed
+//! output) waiting for smux's receive budget. Back-pressure therefore flows both ways: smux stops
+//! producing frames while KCP's window is full, and KCP data stays in KCP (its receive window then
+//! closes towards the peer) while smux's budget is exhausted.
+//!
+//! Liveness ([`Tunnel::liveness`]) adds what Go lacks: a peer that restarted (its `una` went
+//! backwards) is dead at once, and a peer silent for [`TunnelConfig::stale_after`] while data is
+//! outstanding makes the session *stale*: no new streams go to it.
+
+use std::time::{Duration, Instant};
+
+use super::codec::{self, Inbound, Opened, Outbound};
+use super::compress::{Compressor, Decompressor};
+use super::crypt::Method;
+use super::demux;
+use super::fec::FecConfigError;
+use super::kcp::{InputError, Kcp, KcpConfig};
+use super::rng::Rng;
+use super::smux::{self, Session, SmuxConfig, StreamId};
+use super::snmp::Snmp;
+
+pub use super::smux::{Event, OpenError, ReadError, WriteError};
+
+/// Everything both ends of a tunnel session are configured with.
+#[derive(Clone, Debug)]
+pub struct TunnelConfig {
+    pub method: Method,
+    pub pass: [u8; 32],
+    /// `(datashard, parityshard)`, `None` = FEC off.
+    pub fec: Option<(usize, usize)>,
+    /// Largest UDP payload we send (`--mtu`, at most 1500).
+    pub udp_mtu: usize,
+    /// KCP profile; its `mtu` is derived from `udp_mtu` and the pipeline.
+    pub kcp: KcpConfig,
+    /// snappy framing on the session byte stream (Go's default; `--nocomp` turns it off).
+    pub compress: bool,
+    pub smux: SmuxConfig,
+    /// Silence (nothing received) with data outstanding after which the session takes no new streams.
+    pub stale_after: Duration,
+}
+
+/// What became of one received datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Taken by the session (possibly as a duplicate or FEC material).
+    Delivered,
+    /// Failed the integrity check or was malformed; counted.
+    Dropped,
+    /// Authentic, but for another conversation (the peer started a new session from the same
+    /// address): the caller decides whether to replace this session.
+    ForeignConv(demux::Peek),
+}
+
+/// Why a session is over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeadReason {
+    /// The peer's `una` went backwards: it restarted and lost this conversation.
+    PeerRestarted,
+    /// smux or snappy protocol error, or smux keep-alive timeout.
+    Smux,
+    /// The decompressor rejected the byte stream (`--nocomp` mismatch, or corruption).
+    Compression,
+}
+
+impl std::fmt::Display for DeadReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DeadReason::PeerRestarted => "peer restarted (its acknowledgements went backwards)",
+            DeadReason::Smux => "smux session closed (protocol error or keep-alive timeout)",
+            DeadReason::Compression => {
+                "snappy: corrupt input (check that --nocomp matches on both sides)"
+            }
+        })
+    }
+}
+
+/// The health of a session as seen from its own side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    Alive,
+    /// Silent while data is outstanding: keep serving existing streams, open new ones elsewhere.
+    Stale,
+    Dead(DeadReason),
+}
+
+/// Bytes of decoded session stream handed to smux per step; bounds the decompression buffer.
+const RX_CHUNK: usize = 16 * 1024;
+/// Decompressed bytes buffered for smux at most (one snappy chunk decodes to <= 64 KiB).
+const DEC_LIMIT: usize = 64 * 1024;
+
+/// One side of one tunnel session.
+pub struct Tunnel {
+    out: Outbound,
+    inb: Inbound,
+    kcp: Kcp,
+    kcp_mtu: usize,
+    comp: Option<Compressor>,
+    decomp: Option<Decompressor>,
+    smux: Session,
+    /// One outgoing smux frame.
+    frame: Vec<u8>,
+    /// Session-stream bytes (compressed if on) not yet accepted by KCP.
+    txq: Vec<u8>,
+    txq_off: usize,
+    /// Bytes read from KCP not yet consumed (by the decompressor, or by smux without compression).
+    rx: Vec<u8>,
+    rx_off: usize,
+    rx_len: usize,
+    /// Decompressed bytes not yet consumed by smux.
+    dec: Vec<u8>,
+    dec_off: usize,
+    dead: Option<DeadReason>,
+    stale_after: Duration,
+    stats: Snmp,
+}
+
+impl Tunnel {
+    /// A session with conversation id `conv`. `is_client` picks smux stream ids and roles.
+    pub fn new(
+        cfg: &TunnelConfig,
+        conv: u32,
+        is_client: bool,
+        rng: Rng,
+        now: Instant,
+    ) -> Result<Self, FecConfigError> {
+        let (out, inb) = codec::pipeline(cfg.method, &cfg.pass, cfg.fec, rng, now)?;
+        let kcp_mtu = codec::kcp_mtu(
+            cfg.udp_mtu.min(codec::MTU_LIMIT),
+            cfg.method,
+            cfg.fec.is_some(),
+        );
+        let mut kcfg = cfg.kcp.clone();
+        kcfg.mtu = kcp_mtu;
+        let max_frame = 8 + cfg.smux.max_frame_size as usize;
+        Ok(Tunnel {
+            out,
+            inb,
+            kcp: Kcp::new(conv, &kcfg, now),
+            kcp_mtu,
+            comp: cfg.compress.then(Compressor::new),
+            decomp: cfg.compress.then(Decompressor::new),
+            smux: Session::new(cfg.smux.clone(), is_client, now),
+            frame: vec![0; max_frame],
+            txq: Vec::new(),
+            txq_off: 0,
+            rx: vec![0; RX_CHUNK],
+            rx_off: 0,
+            rx_len: 0,
+            dec: Vec::new(),
+            dec_off: 0,
+            dead: None,
+            stale_after: cfg.stale_after,
+            stats: Snmp::default(),
+        })
+    }
+
+    /// The KCP conversation id.
+    pub fn conv(&self) -> u32 {
+        self.kcp.conv()
+    }
+
+    /// Feeds one received UDP payload (opened in place). Undecryptable or malformed datagrams are
+    /// dropped and counted, never an error for the caller.
+    pub fn handle_datagram(&mut self, now: Instant, dgram: &mut [u8]) -> Input {
+        let r = match self.inb.open(dgram) {
+            Ok(opened) => Self::input_kcp(&mut self.kcp, &mut self.stats, now, opened),
+            Err(_) => Input::Dropped,
+        };
+        self.after_input(now);
+        r
+    }
+
+    /// Feeds a datagram whose crypto layer was already removed (by a server's listener).
+    pub fn handle_opened(&mut self, now: Instant, payload: &[u8]) -> Input {
+        let r = match self.inb.accept(payload) {
+            Ok(opened) => Self::input_kcp(&mut self.kcp, &mut self.stats, now, opened),
+            Err(_) => Input::Dropped,
+        };
+        self.after_input(now);
+        r
+    }
+
+    fn input_kcp(kcp: &mut Kcp, stats: &mut Snmp, now: Instant, opened: Opened<'_>) -> Input {
+        match opened {
+            Opened::Kcp(bytes) => match kcp.handle_packet(now, bytes, false) {
+                Ok(()) => Input::Delivered,
+                Err(InputError::ConvMismatch) => match demux::peek_kcp(bytes) {
+                    Some(p) => Input::ForeignConv(p),
+                    None => Input::Dropped,
+                },
+                Err(_) => {
+                    stats.kcp_in_errors += 1;
+                    Input::Dropped
+                }
+            },
+            Opened::Nothing => Input::Delivered,
+        }
+    }
+
+    fn after_input(&mut self, now: Instant) {
+        while let Some(r) = self.inb.poll_recovered() {
+            if self.kcp.handle_packet(now, r, true).is_err() {
+                self.stats.kcp_in_errors += 1;
+            }
+        }
+        self.pump_rx(now);
+    }
+
+    /// Fires the timers that are due (KCP flush/RTO/probe, smux keep-alive).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.kcp.handle_timeout(now);
+        self.smux.handle_timeout(now);
+        self.pump_rx(now);
+    }
+
+    /// The next instant [`Tunnel::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.kcp.poll_timeout(), self.smux.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Writes the next UDP payload into `out` (at least [`codec::MTU_LIMIT`] bytes) and returns its
+    /// length; `None` when nothing is due. Parity datagrams follow the data datagram that
+    /// completed their group.
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
+        if let Some(n) = self.out.poll_parity(out) {
+            return Some(n);
+        }
+        self.pump_tx(now);
+        let h = self.out.headroom();
+        let n = self.kcp.poll_transmit(now, &mut out[h..h + self.kcp_mtu])?;
+        Some(self.out.seal(now, out, n))
+    }
+
+    /// Moves smux frames into KCP while KCP's send window has room.
+    fn pump_tx(&mut self, now: Instant) {
+        loop {
+            if self.txq_off < self.txq.len() {
+                let n = self.kcp.send(&self.txq[self.txq_off..]);
+                self.txq_off += n;
+                self.stats.bytes_sent += n as u64;
+                if self.txq_off < self.txq.len() {
+                    return;
+                }
+                self.txq.clear();
+                self.txq_off = 0;
+            }
+            if !self.kcp.can_send() {
+                return;
+            }
+            let Some(n) = self.smux.poll_transmit(now, &mut self.frame) else {
+                return;
+            };
+            match &mut self.comp {
+                Some(c) => c.compress(&self.frame[..n], &mut self.txq),
+                None => {
+                    let sent = self.kcp.send(&self.frame[..n]);
+                    self.stats.bytes_sent += sent as u64;
+                    self.txq.extend_from_slice(&self.frame[sent..n]);
+                }
+            }
+        }
+    }
+
+    /// Moves received session bytes from KCP into smux while smux's receive budget has room.
+    fn pump_rx(&mut self, now: Instant) {
+        while self.dead.is_none() {
+            // Decompressed bytes first.
+            if self.dec_off < self.dec.len() {
+                if !self.smux.wants_input() {
+                    return;
+                }
+                match self.smux.handle_input(now, &self.dec[self.dec_off..]) {
+                    Ok(0) => return,
+                    Ok(n) => self.dec_off += n,
+                    Err(_) => {
+                        self.dead = Some(DeadReason::Smux);
+                        return;
+                    }
+                }
+                if self.dec_off == self.dec.len() {
+                    self.dec.clear();
+                    self.dec_off = 0;
+                }
+                continue;
+            }
+            // Then raw bytes already read from KCP.
+            if self.rx_off < self.rx_len {
+                let raw = &self.rx[self.rx_off..self.rx_len];
+                let consumed = match &mut self.decomp {
+                    Some(d) => match d.decompress(raw, &mut self.dec, DEC_LIMIT) {
+                        Ok(n) => n,
+                        Err(_) => {
+                            self.dead = Some(DeadReason::Compression);
+                            return;
+                        }
+                    },
+                    None => {
+                        if !self.smux.wants_input() {
+                            return;
+                        }
+                        match self.smux.handle_input(now, raw) {
+                            Ok(n) => n,
+                            Err(_) => {
+                                self.dead = Some(DeadReason::Smux);
+                                return;
+                            }
+                        }
+                    }
+                };
+                self.rx_off += consumed;
+                if consumed == 0 && self.dec_off >= self.dec.len() {
+                    return;
+                }
+                continue;
+            }
+            // Finally, read more from KCP.
+            let n = self.kcp.recv(&mut self.rx);
+            if n == 0 {
+                return;
+            }
+            self.stats.bytes_received += n as u64;
+            self.rx_off = 0;
+            self.rx_len = n;
+        }
+    }
+
+    /// Health of this session (see the module docs).
+    pub fn liveness(&self, now: Instant) -> Liveness {
+        if let Some(r) = self.dead {
+            return Liveness::Dead(r);
+        }
+        if self.kcp.una_regressions() > 0 {
+            return Liveness::Dead(DeadReason::PeerRestarted);
+        }
+        if self.smux.is_dead() {
+            return Liveness::Dead(DeadReason::Smux);
+        }
+        if self.kcp.unacked() > 0 {
+            let since = self.kcp.last_recv_at().max(self.kcp.last_progress_at());
+            if now.saturating_duration_since(since) > self.stale_after {
+                return Liveness::Stale;
+            }
+        }
+        Liveness::Alive
+    }
+
+    // ---- streams ----
+
+    /// Opens a stream (client side).
+    pub fn open(&mut self) -> Result<StreamId, OpenError> {
+        self.smux.open()
+    }
+
+    /// The next stream the peer opened (server side).
+    pub fn accept(&mut self) -> Option<StreamId> {
+        self.smux.accept()
+    }
+
+    /// Reads stream data; `Ok(0)` is the peer's FIN.
+    pub fn read(&mut self, now: Instant, id: StreamId, out: &mut [u8]) -> Result<usize, ReadError> {
+        let r = self.smux.read(id, out);
+        self.pump_rx(now);
+        r
+    }
+
+    /// Queues stream data; `Err(WriteError::Blocked)` means a `Writable` event will follow.
+    pub fn write(&mut self, id: StreamId, data: &[u8]) -> Result<usize, WriteError> {
+        self.smux.write(id, data)
+    }
+
+    /// Ends our direction of the stream (smux FIN after its data).
+    pub fn shutdown_write(&mut self, id: StreamId) {
+        self.smux.shutdown_write(id)
+    }
+
+    /// Closes the stream in both directions.
+    pub fn close(&mut self, id: StreamId) {
+        self.smux.close(id)
+    }
+
+    /// The next stream or session event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.smux.poll_event()
+    }
+
+    /// Streams open on this session.
+    pub fn num_streams(&self) -> usize {
+        self.smux.num_streams()
+    }
+
+    /// The smux version in use (a server learns it from the peer's first frame).
+    pub fn smux_version(&self) -> Option<smux::Version> {
+        self.smux.version()
+    }
+
+    /// All counters of this session's layers.
+    pub fn stats(&self) -> Snmp {
+        let mut s = self.stats;
+        s.add(&self.out.stats());
+        s.add(&self.inb.stats());
+        s.add(self.kcp.stats());
+        s
+    }
+
+    /// Changes the KCP settings (a server applies them after creating the session from a datagram).
+    pub fn set_kcp_config(&mut self, cfg: &KcpConfig) {
+        let mut c = cfg.clone();
+        c.mtu = self.kcp_mtu;
+        self.kcp.set_config(&c);
+    }
+}
