@@ -293,6 +293,8 @@ struct Target {
     addr: SocketAddr,
     /// Bytes received by sink connections.
     sunk: Arc<AtomicU64>,
+    /// Set when a sink received bytes that are not the bench's data stream.
+    corrupt: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
 }
@@ -305,21 +307,23 @@ impl Target {
             .local_addr()
             .map_err(|e| err(format!("bench: target address: {e}")))?;
         let sunk = Arc::new(AtomicU64::new(0));
+        let corrupt = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
-        let (s2, st2) = (sunk.clone(), stop.clone());
+        let (s2, st2, c2) = (sunk.clone(), stop.clone(), corrupt.clone());
         let accept = thread::spawn(move || {
             for conn in l.incoming() {
                 if st2.load(Ordering::Relaxed) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (s3, d3) = (s2.clone(), data.clone());
-                thread::spawn(move || serve(conn, &s3, &d3));
+                let (s3, d3, c3) = (s2.clone(), data.clone(), c2.clone());
+                thread::spawn(move || serve(conn, &s3, &c3, &d3));
             }
         });
         Ok(Target {
             addr,
             sunk,
+            corrupt,
             stop,
             accept: Some(accept),
         })
@@ -338,7 +342,7 @@ impl Drop for Target {
 }
 
 /// One target connection; returns when the peer closes or an I/O error occurs.
-fn serve(mut c: TcpStream, sunk: &AtomicU64, data: &[u8]) {
+fn serve(mut c: TcpStream, sunk: &AtomicU64, corrupt: &AtomicBool, data: &[u8]) {
     let _ = c.set_nodelay(true);
     let mut mode = [0u8; 1];
     if c.read_exact(&mut mode).is_err() {
@@ -347,7 +351,12 @@ fn serve(mut c: TcpStream, sunk: &AtomicU64, data: &[u8]) {
     match mode[0] {
         b'U' => {
             let mut buf = vec![0u8; 1 << 16];
+            let mut off = 0;
             while let Ok(n @ 1..) = c.read(&mut buf) {
+                if !continues(data, &mut off, &buf[..n]) {
+                    corrupt.store(true, Ordering::Relaxed);
+                    return;
+                }
                 sunk.fetch_add(n as u64, Ordering::Relaxed);
             }
         }
@@ -362,6 +371,21 @@ fn serve(mut c: TcpStream, sunk: &AtomicU64, data: &[u8]) {
         }
         _ => {}
     }
+}
+
+/// Whether `chunk` continues the endless repetition of `data` at stream offset `*off`
+/// (advanced past the chunk).
+fn continues(data: &[u8], off: &mut usize, mut chunk: &[u8]) -> bool {
+    while !chunk.is_empty() {
+        let at = *off % data.len();
+        let n = chunk.len().min(data.len() - at);
+        if chunk[..n] != data[at..at + n] {
+            return false;
+        }
+        *off += n;
+        chunk = &chunk[n..];
+    }
+    true
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -706,12 +730,23 @@ impl Run<'_> {
         let mut io_conn = conn
             .try_clone()
             .map_err(|e| err(format!("bench: clone socket: {e}")))?;
-        let (st, data, rc) = (stop.clone(), self.data.clone(), received.clone());
+        let bad = Arc::new(AtomicBool::new(false));
+        let (st, data, rc, bad2) = (
+            stop.clone(),
+            self.data.clone(),
+            received.clone(),
+            bad.clone(),
+        );
         let mover = thread::spawn(move || match dir {
             Dir::Up => while !st.load(Ordering::Relaxed) && io_conn.write_all(&data).is_ok() {},
             Dir::Down => {
                 let mut buf = vec![0u8; 1 << 16];
+                let mut off = 0;
                 while let Ok(n @ 1..) = io_conn.read(&mut buf) {
+                    if !continues(&data, &mut off, &buf[..n]) {
+                        bad2.store(true, Ordering::Relaxed);
+                        return;
+                    }
                     rc.fetch_add(n as u64, Ordering::Relaxed);
                 }
             }
@@ -750,6 +785,11 @@ impl Run<'_> {
         loaded.extend(samples);
         if let Some(e) = failure {
             return Err(e);
+        }
+        if bad.load(Ordering::Relaxed) || t.target.corrupt.load(Ordering::Relaxed) {
+            return Err(err(format!(
+                "bench: {name}: the data arrived corrupted through the tunnel ({what})"
+            )));
         }
         let cpu = match (cpu0, cpu1) {
             (Some(a), Some(b)) => Some(b.saturating_sub(a)),
@@ -919,6 +959,16 @@ mod tests {
     }
 
     #[test]
+    fn continues_checks_the_repeated_stream() {
+        let data = [1u8, 2, 3, 4];
+        let mut off = 0;
+        assert!(continues(&data, &mut off, &[1, 2, 3]));
+        assert!(continues(&data, &mut off, &[4, 1, 2, 3, 4, 1]));
+        assert_eq!(off, 9);
+        assert!(!continues(&data, &mut off, &[2, 9]));
+    }
+
+    #[test]
     fn percentiles() {
         let v: Vec<f64> = (1..=200).map(f64::from).collect();
         assert_eq!(percentile(&v, 50), Some(101.0));
@@ -941,13 +991,23 @@ mod tests {
         assert!(b.iter().all(|&x| x == 7));
         let mut u = TcpStream::connect(t.addr).unwrap();
         u.write_all(b"U").unwrap();
-        u.write_all(&[1u8; 5000]).unwrap();
+        u.write_all(&[7u8; 5000]).unwrap();
         drop(u);
         let t0 = Instant::now();
         while t.sunk.load(Ordering::Relaxed) < 5000 && t0.elapsed() < Duration::from_secs(5) {
             thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(t.sunk.load(Ordering::Relaxed), 5000);
+        assert!(!t.corrupt.load(Ordering::Relaxed));
+        let mut u = TcpStream::connect(t.addr).unwrap();
+        u.write_all(b"U").unwrap();
+        u.write_all(&[1u8; 10]).unwrap();
+        drop(u);
+        let t0 = Instant::now();
+        while !t.corrupt.load(Ordering::Relaxed) && t0.elapsed() < Duration::from_secs(5) {
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert!(t.corrupt.load(Ordering::Relaxed));
     }
 
     #[test]
