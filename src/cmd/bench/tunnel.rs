@@ -507,8 +507,16 @@ impl Metrics {
         let mut v = vec![
             ("up_MBps", "goodput up (MB/s)", Some(self.up_mbps)),
             ("down_MBps", "goodput down (MB/s)", Some(self.down_mbps)),
-            ("cpu_s_per_GB_up", "CPU s/GB up (both)", self.cpu_up),
-            ("cpu_s_per_GB_down", "CPU s/GB down (both)", self.cpu_down),
+            (
+                "cpu_s_per_GB_up",
+                "CPU s/GB up (client+server)",
+                self.cpu_up,
+            ),
+            (
+                "cpu_s_per_GB_down",
+                "CPU s/GB down (client+server)",
+                self.cpu_down,
+            ),
             (
                 "rss_idle_client_MiB",
                 "RSS idle client (MiB)",
@@ -656,10 +664,14 @@ impl Run<'_> {
         self.progress.show(&format!("{name}: idle latency"));
         let mut idle = Vec::with_capacity(IDLE_PINGS);
         for i in 0..IDLE_PINGS {
-            let d = ping
-                .round_trip(i as u64 + 1)
-                .map_err(|e| err(format!("bench: idle ping-pong failed: {e}")))?;
-            idle.push(d);
+            match ping.round_trip(i as u64 + 1) {
+                Ok(d) => idle.push(d),
+                Err(e) => {
+                    // A dead child explains the failure better than the socket error.
+                    t.check()?;
+                    return Err(err(format!("bench: {name}: idle ping-pong failed: {e}")));
+                }
+            }
         }
         let idle = sorted_ms(&idle);
         m.rtt_idle_p50 = percentile(&idle, 50);
@@ -729,9 +741,14 @@ impl Run<'_> {
             let mut seq = 1u64 << 32;
             while !st.load(Ordering::Relaxed) {
                 seq += 1;
+                let t = Instant::now();
                 match p.round_trip(seq) {
                     Ok(d) => samples.push(d),
-                    Err(_) => return (samples, None),
+                    Err(_) => {
+                        // Unanswered (timeout or reset): count the wait, a lower bound.
+                        samples.push(t.elapsed());
+                        return (samples, None);
+                    }
                 }
                 thread::sleep(LOADED_PING_GAP);
             }
