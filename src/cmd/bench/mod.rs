@@ -108,6 +108,27 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// CPU time consumed by the calling thread. The micro-benchmarks divide by it rather than by
+/// wall time, so other load on a shared machine does not lower their figures.
+fn thread_cpu() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own; the clock id is a valid constant.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// CPU seconds of the calling thread since `start` (a [`thread_cpu`] reading), never zero.
+fn cpu_secs_since(start: std::time::Duration) -> f64 {
+    thread_cpu().saturating_sub(start).as_secs_f64().max(1e-9)
+}
+
 /// A number with a precision that suits its size (3 significant digits or more).
 fn num(v: f64) -> String {
     let a = v.abs();
@@ -148,6 +169,17 @@ mod tests {
         assert_eq!(lines[1], "-".repeat(18));
         assert_eq!(lines[2], "aes          123.4");
         assert_eq!(lines[3], "aes-128-gcm    7.0");
+    }
+
+    #[test]
+    fn thread_cpu_advances_with_work() {
+        let t0 = thread_cpu();
+        let mut x = 1u64;
+        for i in 0..50_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(i | 1));
+        }
+        assert!(thread_cpu() > t0, "{x}");
+        assert!(cpu_secs_since(t0) > 0.0);
     }
 
     #[test]

@@ -184,6 +184,7 @@ impl ChildProc {
         let mut cmd = Command::new(prog);
         // If the bench dies without unwinding (SIGKILL, SIGTERM), the kernel kills the child.
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        #[cfg(target_os = "linux")]
         #[allow(unsafe_code)]
         unsafe {
             use std::os::unix::process::CommandExt;
