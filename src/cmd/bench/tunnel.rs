@@ -1046,6 +1046,54 @@ mod tests {
     }
 
     #[test]
+    fn comparison_table_and_ratios() {
+        let ours = Metrics {
+            up_mbps: 200.0,
+            down_mbps: 100.0,
+            restart_asked: true,
+            restart_s: Some(1.0),
+            ..Metrics::default()
+        };
+        let go = Metrics {
+            up_mbps: 50.0,
+            down_mbps: 100.0,
+            restart_asked: true,
+            ..Metrics::default()
+        };
+        let imps = [Impl::ours().unwrap(), {
+            let mut g = Impl::ours().unwrap();
+            g.name = "Go";
+            g
+        }];
+        let t = render(&imps, &[ours.clone(), go.clone()]);
+        let lines: Vec<Vec<&str>> = t
+            .lines()
+            .map(|l| {
+                l.split("  ")
+                    .filter(|c| !c.is_empty())
+                    .map(str::trim)
+                    .collect()
+            })
+            .collect();
+        assert_eq!(lines[0], ["figure", "ours", "Go", "ours/Go"]);
+        assert_eq!(lines[2], ["goodput up (MB/s)", "200", "50.0", "4.00"]);
+        assert_eq!(lines[3], ["goodput down (MB/s)", "100", "100", "1.00"]);
+        assert_eq!(
+            lines[4],
+            ["CPU s/GB up (client+server)", "n/a", "n/a", "n/a"]
+        );
+        assert_eq!(
+            lines.last().unwrap(),
+            &["server restart → answer (s)", "1.00", "n/a", "n/a"]
+        );
+        let r = ratio_json(&ours, &go);
+        assert_eq!(r["up_MBps"], 4.0);
+        assert_eq!(r["restart_s"], Value::Null);
+        assert_eq!(ours.to_json()["restart_s"], 1.0);
+        assert!(Metrics::default().to_json().get("restart_s").is_none());
+    }
+
+    #[test]
     fn flags_follow_the_config() {
         let c = Config {
             crypt: "none".into(),
