@@ -6,6 +6,7 @@
 use std::process::ExitCode;
 
 use kcptun::cmd::{self, Command};
+use kcptun::io::report;
 
 fn main() -> ExitCode {
     let command = match cmd::parse(std::env::args_os().collect()) {
@@ -25,11 +26,17 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Client(ref s) => {
-            init_logging();
+            if let Err(e) = report::init_logging(s.common.log.as_deref(), s.common.quiet) {
+                eprintln!("kcptun: {e}");
+                return ExitCode::from(1);
+            }
             cmd::log_client_settings(s);
         }
         Command::Server(ref s) => {
-            init_logging();
+            if let Err(e) = report::init_logging(s.common.log.as_deref(), s.common.quiet) {
+                eprintln!("kcptun: {e}");
+                return ExitCode::from(1);
+            }
             cmd::log_server_settings(s);
         }
         Command::Bench(_) | Command::Snmp(_) => {}
@@ -41,10 +48,4 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-/// stderr logger at info level unless `RUST_LOG` says otherwise (the lead may route `--log`).
-fn init_logging() {
-    let env = env_logger::Env::default().default_filter_or("info");
-    let _ = env_logger::Builder::from_env(env).try_init();
 }

@@ -111,3 +111,107 @@ fn exchange_matches_kcp_go() {
     assert_eq!(tx.unacked(), 0);
     assert_eq!(tx.wait_snd(), 0);
 }
+
+// ------------------------------------------------------------------ steady-state allocations
+
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Allocations made by this thread (each test runs on its own thread).
+        pub static ALLOCS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub struct Counting;
+
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    pub fn count() -> u64 {
+        ALLOCS.with(|c| c.get())
+    }
+}
+
+#[global_allocator]
+static GLOBAL: counting::Counting = counting::Counting;
+
+/// After warm-up, moving data between two sessions allocates nothing.
+#[test]
+fn steady_state_does_not_allocate() {
+    let t0 = Instant::now();
+    let mut c = KcpConfig::from_mode("fast2", (0, 0, 0, 0));
+    c.mtu = 1350;
+    c.snd_wnd = 256;
+    c.rcv_wnd = 256;
+    let mut a = Kcp::new(1, &c, t0);
+    let mut b = Kcp::new(1, &c, t0);
+    let chunk = vec![0x33u8; 16 * 1024];
+    let mut rbuf = vec![0u8; 64 * 1024];
+    // Link: reusable datagram slots, delivered the next millisecond.
+    let slots = 4096;
+    let mut ab = vec![vec![0u8; 1500]; slots];
+    let mut ba = vec![vec![0u8; 1500]; slots];
+    let mut ab_len: Vec<usize> = Vec::with_capacity(slots);
+    let mut ba_len: Vec<usize> = Vec::with_capacity(slots);
+    let mut ms = 0u64;
+    let mut got = 0usize;
+    let mut step = |a: &mut Kcp, b: &mut Kcp, ms: &mut u64, got: &mut usize| {
+        let now = t0 + Duration::from_millis(*ms);
+        for (i, &n) in ab_len.iter().enumerate() {
+            b.handle_packet(now, &ab[i][..n], false).unwrap();
+        }
+        for (i, &n) in ba_len.iter().enumerate() {
+            a.handle_packet(now, &ba[i][..n], false).unwrap();
+        }
+        ab_len.clear();
+        ba_len.clear();
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+        while a.send(&chunk) > 0 {}
+        loop {
+            let n = b.recv(&mut rbuf);
+            if n == 0 {
+                break;
+            }
+            *got += n;
+        }
+        while ab_len.len() < slots {
+            let i = ab_len.len();
+            match a.poll_transmit(now, &mut ab[i]) {
+                Some(n) => ab_len.push(n),
+                None => break,
+            }
+        }
+        while ba_len.len() < slots {
+            let i = ba_len.len();
+            match b.poll_transmit(now, &mut ba[i]) {
+                Some(n) => ba_len.push(n),
+                None => break,
+            }
+        }
+        *ms += 1;
+    };
+    while got < 20 << 20 {
+        step(&mut a, &mut b, &mut ms, &mut got);
+    }
+    let before = counting::count();
+    assert!(before > 0, "the counter sees the warm-up allocations");
+    let start = got;
+    while got < start + (20 << 20) {
+        step(&mut a, &mut b, &mut ms, &mut got);
+    }
+    let allocs = counting::count() - before;
+    assert_eq!(allocs, 0, "steady state allocated {allocs} times");
+}

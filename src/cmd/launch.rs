@@ -7,6 +7,7 @@ use log::warn;
 
 use super::settings::{ClientSettings, CommonSettings, ServerSettings, StreamAddr};
 use super::RunError;
+use crate::io::daemon::{self, PidFile};
 use crate::io::driver::{ClientConfig, CommonConfig, Driver, LocalAddr, ServerConfig};
 use crate::io::udp::SockOpts;
 use crate::proto::crypt::{derive_key, Method};
@@ -130,14 +131,34 @@ pub fn server_driver(s: &ServerSettings) -> Result<Driver, RunError> {
     Driver::server(cfg).map_err(|e| RunError::Other(e.to_string()))
 }
 
+/// Pidfile, then (with `--daemon`) detach, then run until SIGTERM/SIGINT. Sockets are bound
+/// before detaching, so every user error is reported on the terminal.
+fn run_driver(mut d: Driver, c: &CommonSettings) -> Result<(), RunError> {
+    let mut pidfile = match &c.pidfile {
+        Some(p) => Some(PidFile::lock(p).map_err(|e| RunError::Other(e.to_string()))?),
+        None => None,
+    };
+    if c.daemon {
+        if c.log.is_none() {
+            warn!("--daemon without --log: log lines are discarded");
+        }
+        daemon::detach().map_err(|e| RunError::Other(e.to_string()))?;
+        if let Some(p) = &mut pidfile {
+            p.write_pid()
+                .map_err(|e| RunError::Other(format!("pidfile: {e}")))?;
+        }
+    }
+    let r = d.run().map_err(|e| RunError::Other(e.to_string()));
+    drop(pidfile);
+    r
+}
+
 /// Runs a client until SIGTERM/SIGINT.
 pub fn run_client(s: &ClientSettings) -> Result<(), RunError> {
-    let mut d = client_driver(s)?;
-    d.run().map_err(|e| RunError::Other(e.to_string()))
+    run_driver(client_driver(s)?, &s.common)
 }
 
 /// Runs a server until SIGTERM/SIGINT.
 pub fn run_server(s: &ServerSettings) -> Result<(), RunError> {
-    let mut d = server_driver(s)?;
-    d.run().map_err(|e| RunError::Other(e.to_string()))
+    run_driver(server_driver(s)?, &s.common)
 }

@@ -208,6 +208,10 @@ enum Role {
         slots: Vec<Option<usize>>,
         next_slot: usize,
         remote_cache: Option<(SocketAddr, Instant)>,
+        /// The server stopped answering (logged once; cleared by the next answer).
+        unreachable: bool,
+        /// Session setup failed (resolve, socket): no retry before this instant; next back-off.
+        backoff: Option<(Instant, Duration)>,
     },
     Server {
         cfg: ServerConfig,
@@ -244,6 +248,9 @@ pub struct Driver {
     counters: Snmp,
     reporter: Reporter,
     stopping: bool,
+    /// `--ctl`: the control socket answering `kcptun snmp`.
+    ctl: Option<UnixListener>,
+    started: Instant,
 }
 
 /// Datagrams read per socket per turn before other sources get their turn.
@@ -251,11 +258,11 @@ const UDP_BUDGET: usize = 256;
 /// Connections accepted per turn.
 const ACCEPT_BUDGET: usize = 64;
 /// Relay buffer (one, shared by all connections).
-const RELAY_BUF: usize = 64 * 1024;
+const RELAY_BUF: usize = 32 * 1024;
 /// Sessions a server keeps at most (bounds memory under a flood of authenticated peers).
 const MAX_SERVER_SESSIONS: usize = 8192;
-/// Connections per process at most.
-const MAX_CONNS: usize = 65536;
+/// Connections per process at most (each may hold a relay buffer's worth each way when blocked).
+const MAX_CONNS: usize = 16384;
 
 impl Driver {
     fn base(common: CommonConfig, role: Role, poll: Poll, signals: Signals, rng: Rng) -> Self {
@@ -282,6 +289,8 @@ impl Driver {
             counters: Snmp::default(),
             reporter,
             stopping: false,
+            ctl: None,
+            started: now,
         }
     }
 
@@ -317,7 +326,7 @@ impl Driver {
         }
         let slots = vec![None; cfg.conns.max(1)];
         let common = cfg.common.clone();
-        Ok(Self::base(
+        let mut d = Self::base(
             common,
             Role::Client {
                 cfg,
@@ -325,11 +334,15 @@ impl Driver {
                 slots,
                 next_slot: 0,
                 remote_cache: None,
+                unreachable: false,
+                backoff: None,
             },
             poll,
             signals,
             Self::os_rng(),
-        ))
+        );
+        d.open_ctl()?;
+        Ok(d)
     }
 
     /// Sets up the server: binds one UDP socket per port of the listen range.
@@ -372,7 +385,63 @@ impl Driver {
         for sock in socks {
             d.add_sock(sock, None)?;
         }
+        d.open_ctl()?;
         Ok(d)
+    }
+
+    /// Binds `--ctl` (a unix socket, mode 0600) if asked.
+    fn open_ctl(&mut self) -> Result<(), RunError> {
+        let Some(path) = self.common.ctl.clone() else {
+            return Ok(());
+        };
+        let mut l = net::bind_unix(&path).map_err(RunError::Bind)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        self.poll
+            .registry()
+            .register(&mut l, token(K_CTL, 0), Interest::READABLE)?;
+        self.ctl = Some(l);
+        Ok(())
+    }
+
+    /// Answers every pending control connection with one JSON snapshot, then closes it.
+    fn on_ctl(&mut self) {
+        for _ in 0..ACCEPT_BUDGET {
+            let Some(l) = &self.ctl else {
+                return;
+            };
+            let mut stream = match l.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    warn!("ctl accept: {e}");
+                    return;
+                }
+            };
+            let mut body = self.ctl_json().to_string();
+            body.push('\n');
+            // The answer is small: it fits the fresh socket's buffer in one write.
+            let _ = std::io::Write::write_all(&mut stream, body.as_bytes());
+        }
+        self.still_ready.push(token(K_CTL, 0));
+    }
+
+    /// The control socket's answer (see `kcptun snmp`).
+    pub fn ctl_json(&self) -> serde_json::Value {
+        let snap = self.snapshot();
+        let mut counters = serde_json::Map::new();
+        for (name, v) in snap.fields() {
+            counters.insert(name.to_string(), serde_json::Value::from(v));
+        }
+        serde_json::json!({
+            "kcptun": env!("CARGO_PKG_VERSION"),
+            "role": if matches!(self.role, Role::Client { .. }) { "client" } else { "server" },
+            "pid": std::process::id(),
+            "uptime_secs": Instant::now().duration_since(self.started).as_secs_f64(),
+            "sessions": self.sessions.len(),
+            "streams": self.conns.len(),
+            "snmp": counters,
+        })
     }
 
     fn add_sock(&mut self, mut sock: UdpSock, owner: Option<usize>) -> io::Result<usize> {
@@ -450,7 +519,7 @@ impl Driver {
             K_LISTEN_LOCAL => self.on_accept(),
             K_UDP => self.on_udp(idx),
             K_CONN => self.on_conn(idx),
-            K_CTL => {}
+            K_CTL => self.on_ctl(),
             _ => {}
         }
     }
@@ -461,7 +530,7 @@ impl Driver {
             match s {
                 Signal::Usr1 => {
                     let snap = self.snapshot();
-                    info!("KCP SNMP:{}", snap.sigusr1_text());
+                    info!("{}", super::report::sigusr1_line(&snap));
                 }
                 Signal::Term | Signal::Int => {
                     info!("signal received, shutting down");
@@ -539,6 +608,7 @@ impl Driver {
             self.counters.active_opens += 0;
             if !self.common.quiet {
                 info!(
+                    target: super::report::STREAM_TARGET,
                     "stream opened in: {} out: session {:08x}",
                     sid,
                     self.sessions[si].tunnel.conv()
@@ -583,15 +653,36 @@ impl Driver {
                 }
             }
         }
+        if let Role::Client {
+            backoff: Some((until, _)),
+            ..
+        } = &self.role
+        {
+            if now < *until {
+                return None; // still backing off: the connection is refused at once
+            }
+        }
         match self.new_client_session() {
             Ok(si) => {
-                if let Role::Client { slots, .. } = &mut self.role {
+                if let Role::Client { slots, backoff, .. } = &mut self.role {
                     slots[slot] = Some(si);
+                    if backoff.take().is_some() {
+                        info!("re-connected");
+                    }
                 }
                 Some(si)
             }
             Err(e) => {
-                warn!("re-connecting: {e}");
+                if let Role::Client { backoff, .. } = &mut self.role {
+                    let next = match backoff {
+                        None => {
+                            warn!("re-connecting: {e} (retrying with back-off; connections meanwhile are refused)");
+                            Duration::from_secs(1)
+                        }
+                        Some((_, d)) => (*d * 2).min(Duration::from_secs(30)),
+                    };
+                    *backoff = Some((now + next, next));
+                }
                 None
             }
         }
@@ -660,6 +751,7 @@ impl Driver {
             return;
         };
         let mut reads = 0;
+        let mut answered = None;
         loop {
             let n = match self.udp[ui].sock.recv_batch(&mut rx) {
                 Ok(n) => n,
@@ -679,7 +771,9 @@ impl Driver {
                         // keep sending to the configured address, so a spoofed source redirects
                         // nothing.
                         if let Some(s) = self.sessions.get_mut(si) {
-                            s.tunnel.handle_datagram(self.now, dgram);
+                            if s.tunnel.handle_datagram(self.now, dgram) == Input::Delivered {
+                                answered = Some((s.tunnel.conv(), s.peer));
+                            }
                         }
                     }
                     None => self.server_datagram(ui, from, dgram),
@@ -694,6 +788,15 @@ impl Driver {
             }
         }
         self.rx = Some(rx);
+        if let (
+            Some((conv, peer)),
+            Role::Client {
+                unreachable: true, ..
+            },
+        ) = (answered, &self.role)
+        {
+            self.note_unreachable(false, conv, peer);
+        }
     }
 
     // ---------------- server ----------------
@@ -921,6 +1024,7 @@ impl Driver {
                 self.session_send(si);
                 self.session_events(si);
                 self.arm_session(si);
+                self.check_session(si);
             }
         }
         for ui in std::mem::take(&mut self.dirty_socks) {
@@ -1001,7 +1105,7 @@ impl Driver {
                 let ci = self.conns.insert(self.new_conn(local, si, sid, true));
                 self.sessions[si].streams.insert(sid, ci);
                 if !self.common.quiet {
-                    info!("stream opened in: {sid} out: {}", display_target(&target));
+                    info!(target: super::report::STREAM_TARGET, "stream opened in: {sid} out: {}", display_target(&target));
                 }
                 self.sync_conn(ci);
             }
@@ -1033,40 +1137,66 @@ impl Driver {
         }
     }
 
-    /// Once a second: liveness of every session, expiry, snmplog.
+    /// Once a second: the snmplog reporter (it sums the counters only when it writes a row).
     fn tick(&mut self) {
-        let now = self.now;
-        let mut dead = Vec::new();
-        let (is_client, scavenge) = match &self.role {
-            Role::Client { cfg, .. } => (true, cfg.autoexpire.map(|a| a + cfg.scavenge_ttl)),
-            Role::Server { .. } => (false, None),
-        };
-        for (si, s) in self.sessions.iter_mut() {
-            match s.tunnel.liveness(now) {
-                Liveness::Dead(r) => dead.push((si, r.to_string())),
-                Liveness::Stale if is_client && !s.retiring => {
-                    info!(
-                        "session {:08x} is silent with data outstanding; new streams go to a new session",
-                        s.tunnel.conv()
-                    );
-                    s.retiring = true;
-                }
-                _ => {}
-            }
-            if let Some(limit) = scavenge {
-                if now.duration_since(s.created) >= limit {
-                    dead.push((si, "expired (autoexpire + scavengettl)".into()));
-                }
-            }
-            if is_client && s.retiring && s.streams.is_empty() {
-                dead.push((si, "retired".into()));
-            }
+        if self.reporter.is_enabled() {
+            let snap = self.snapshot();
+            self.reporter.tick(&snap);
         }
-        for (si, why) in dead {
+    }
+
+    /// Liveness and expiry of a session that had work in this turn (a session with nothing to
+    /// do cannot change its liveness: silence only matters while data is outstanding, and then
+    /// its retransmission timer keeps touching it).
+    fn check_session(&mut self, si: usize) {
+        let now = self.now;
+        let is_client = matches!(self.role, Role::Client { .. });
+        let scavenge = match &self.role {
+            Role::Client { cfg, .. } => cfg.autoexpire.map(|a| a + cfg.scavenge_ttl),
+            Role::Server { .. } => None,
+        };
+        let Some(s) = self.sessions.get_mut(si) else {
+            return;
+        };
+        let why = match s.tunnel.liveness(now) {
+            Liveness::Dead(r) => Some(r.to_string()),
+            Liveness::Stale if is_client && !s.retiring => {
+                s.retiring = true;
+                let (conv, peer) = (s.tunnel.conv(), s.peer);
+                self.note_unreachable(true, conv, peer);
+                None
+            }
+            _ => None,
+        };
+        let why = why.or_else(|| {
+            let s = &self.sessions[si];
+            if scavenge.is_some_and(|limit| now.duration_since(s.created) >= limit) {
+                Some("expired (autoexpire + scavengettl)".to_string())
+            } else if is_client && s.retiring && s.streams.is_empty() {
+                Some("retired".to_string())
+            } else {
+                None
+            }
+        });
+        if let Some(why) = why {
             self.close_session(si, &why);
         }
-        let snap = self.snapshot();
-        self.reporter.tick(&snap);
+    }
+
+    /// Logs a change of the server's reachability once, not once per session or second.
+    fn note_unreachable(&mut self, silent: bool, conv: u32, peer: SocketAddr) {
+        let Role::Client { unreachable, .. } = &mut self.role else {
+            return;
+        };
+        if silent && !*unreachable {
+            warn!(
+                "server {peer} is not answering (session {conv:08x} silent for {:?} with data outstanding); new connections use a new session",
+                self.common.tunnel.stale_after
+            );
+        } else if !silent && *unreachable {
+            info!("server {peer} is answering again");
+        }
+        *unreachable = silent;
     }
 
     fn close_session(&mut self, si: usize, why: &str) {
@@ -1291,7 +1421,7 @@ impl Driver {
             c.deregister(self.poll.registry());
             self.timers.cancel(TimerKey::Conn(ci));
             if !self.common.quiet {
-                info!("stream closed in: {}", c.sid);
+                info!(target: super::report::STREAM_TARGET, "stream closed in: {}", c.sid);
             }
         }
     }
@@ -1311,6 +1441,9 @@ impl Driver {
         }
         let snap = self.snapshot();
         self.reporter.tick(&snap);
+        if let (Some(_), Some(path)) = (self.ctl.take(), &self.common.ctl) {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

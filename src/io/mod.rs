@@ -1,5 +1,6 @@
 //! Everything the OS touches: the mio event loop, UDP and TCP sockets, timers, signals.
 
+pub mod daemon;
 pub mod driver;
 pub mod net;
 pub mod relay;

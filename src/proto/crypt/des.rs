@@ -6,9 +6,11 @@
 //! applied with nibble lookup tables, once per 3DES block (the FP/IP between the three DES stages
 //! cancel). The `des` crate permutes bit by bit and is ~2.5x slower than Go; this is faster.
 
-use cipher::consts::{U1, U8};
+use cipher::consts::{U4, U8};
 use cipher::inout::InOut;
-use cipher::{Block, BlockBackend, BlockClosure, BlockEncrypt, BlockSizeUser, ParBlocksSizeUser};
+use cipher::{
+    Block, BlockBackend, BlockClosure, BlockEncrypt, BlockSizeUser, ParBlocks, ParBlocksSizeUser,
+};
 
 /// Bit positions are 1-based from the most significant bit, as in FIPS 46-3.
 const IP: [u8; 64] = [
@@ -246,18 +248,40 @@ impl TdesEde3 {
         TdesEde3 { k }
     }
 
+    /// Encrypts `N` independent blocks with their rounds interleaved (instruction-level
+    /// parallelism for CFB decryption; `N = 1` is the plain cipher).
     #[inline(always)]
-    pub fn encrypt(&self, blk: &mut [u8; 8]) {
-        let x = apply(&IP_T, u64::from_be_bytes(*blk));
-        let (mut l, mut r) = ((x >> 32) as u32, x as u32);
+    fn encrypt_lanes<const N: usize>(&self, blks: [&mut [u8]; N]) {
+        let mut l = [0u32; N];
+        let mut r = [0u32; N];
+        for (i, b) in blks.iter().enumerate() {
+            let x = apply(
+                &IP_T,
+                u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+            );
+            (l[i], r[i]) = ((x >> 32) as u32, x as u32);
+        }
         for stage in self.k.chunks_exact(16) {
             for pair in stage.chunks_exact(2) {
-                l ^= f(r, pair[0]);
-                r ^= f(l, pair[1]);
+                for i in 0..N {
+                    l[i] ^= f(r[i], pair[0]);
+                }
+                for i in 0..N {
+                    r[i] ^= f(l[i], pair[1]);
+                }
             }
             core::mem::swap(&mut l, &mut r);
         }
-        *blk = apply(&FP_T, ((l as u64) << 32) | r as u64).to_be_bytes();
+        for (i, b) in blks.into_iter().enumerate() {
+            b[..8]
+                .copy_from_slice(&apply(&FP_T, ((l[i] as u64) << 32) | r[i] as u64).to_be_bytes());
+        }
+    }
+
+    /// Encrypts one block.
+    #[cfg(test)]
+    pub fn encrypt(&self, blk: &mut [u8; 8]) {
+        self.encrypt_lanes([&mut blk[..]]);
     }
 }
 
@@ -268,15 +292,31 @@ impl BlockSizeUser for Backend<'_> {
 }
 
 impl ParBlocksSizeUser for Backend<'_> {
-    type ParBlocksSize = U1;
+    type ParBlocksSize = U4;
 }
 
 impl BlockBackend for Backend<'_> {
     #[inline(always)]
     fn proc_block(&mut self, mut block: InOut<'_, '_, Block<Self>>) {
         let mut b: [u8; 8] = (*block.get_in()).into();
-        self.0.encrypt(&mut b);
+        self.0.encrypt_lanes([&mut b[..]]);
         block.get_out().copy_from_slice(&b);
+    }
+
+    #[inline(always)]
+    fn proc_par_blocks_inplace(&mut self, blocks: &mut ParBlocks<Self>) {
+        let [a, b, c, d] = blocks.as_mut_slice() else {
+            return;
+        };
+        self.0
+            .encrypt_lanes([&mut a[..], &mut b[..], &mut c[..], &mut d[..]]);
+    }
+
+    #[inline(always)]
+    fn proc_par_blocks(&mut self, mut blocks: InOut<'_, '_, ParBlocks<Self>>) {
+        let mut tmp = blocks.clone_in();
+        self.proc_par_blocks_inplace(&mut tmp);
+        *blocks.get_out() = tmp;
     }
 }
 
@@ -311,6 +351,23 @@ mod tests {
                 cipher::BlockEncrypt::encrypt_block(&theirs, &mut b);
                 assert_eq!(a, b.as_slice(), "key seed {seed} block {n}");
             }
+        }
+    }
+
+    #[test]
+    fn parallel_path_matches_single() {
+        let key: [u8; 24] = core::array::from_fn(|i| (i * 7 + 1) as u8);
+        let c = TdesEde3::new(&key);
+        let mut blocks: [Block<TdesEde3>; 9] = Default::default();
+        for (i, b) in blocks.iter_mut().enumerate() {
+            b.copy_from_slice(&(i as u64 * 0x0123_4567_89ab_cdef).to_be_bytes());
+        }
+        let mut par = blocks;
+        cipher::BlockEncrypt::encrypt_blocks(&c, &mut par);
+        for (p, b) in par.iter().zip(blocks) {
+            let mut one: [u8; 8] = b.into();
+            c.encrypt(&mut one);
+            assert_eq!(p.as_slice(), one);
         }
     }
 

@@ -12,6 +12,12 @@
 //! at most `rcv_wnd` segments. Segment buffers come from a free list and return to it, so the
 //! steady state allocates nothing. No byte string given to [`Kcp::handle_packet`] can panic it.
 //!
+//! Cost: una processing pops from the front, an ACK finds its segment by offset, duplicate ACKs
+//! are counted once per datagram (one sweep, not one per ACK), out-of-order data goes straight
+//! to its ring slot, and a flush triggered by a write or an ACK skips the already-transmitted
+//! head of `snd_buf` when nothing there can be due (no duplicate-ACK counts, earliest RTO still
+//! ahead); the interval flush always scans the whole window, as kcp-go does.
+//!
 //! Call order (quinn style): inputs are [`Kcp::handle_packet`], [`Kcp::handle_timeout`],
 //! [`Kcp::send`] and [`Kcp::recv`]; after any of them, drain [`Kcp::poll_transmit`] until `None`,
 //! then read [`Kcp::poll_timeout`] and call `handle_timeout` when it passes. `now` must never go

@@ -61,6 +61,14 @@ struct Plan {
     cwnd_eff: u32,
     /// Time until the next needed flush, ms (starts at `interval`).
     min_rto: i32,
+    /// The data phase jumped over the transmitted head of `snd_buf` (nothing there was due).
+    jumped: bool,
+    /// Earliest `resend_at` among the transmitted unacknowledged segments visited.
+    min_resend: Option<Ms>,
+    /// A visited unacknowledged segment still has a duplicate-ACK count (0 < fastack < lock).
+    fastack_seen: bool,
+    /// `fastack_epoch` when the plan started.
+    epoch0: u64,
 }
 
 /// A flush requested but not started.
@@ -71,7 +79,17 @@ struct Want {
     timer: bool,
 }
 
-/// One KCP conversation (stream mode). See the `kcp` module doc for the call order.
+/// One KCP conversation (stream mode).
+///
+/// Methods come in four kinds: getters (`&self`: [`Kcp::readable`], [`Kcp::wait_snd`],
+/// [`Kcp::stats`], the liveness signals…); network and timer input ([`Kcp::handle_packet`],
+/// [`Kcp::handle_timeout`]); application commands ([`Kcp::send`], [`Kcp::recv`],
+/// [`Kcp::set_config`]); and outputs ([`Kcp::poll_transmit`], [`Kcp::poll_timeout`]). After any
+/// input or command, drain `poll_transmit` until `None`, then read `poll_timeout` and call
+/// `handle_timeout` once it passes (early calls are no-ops). `now` must not go backwards.
+/// `poll_transmit` changes after: `send` (data to flush), `handle_packet` (ACKs to send,
+/// cumulative progress or a fast retransmit due), `handle_timeout` (interval flush: RTOs, probes,
+/// window-limited data). `poll_timeout` is `None` while idle.
 #[derive(Debug)]
 pub struct Kcp {
     conv: u32,
@@ -95,6 +113,20 @@ pub struct Kcp {
     snd_una: u32,
     /// Next sn to assign; `snd_nxt - snd_una == snd_buf.len()`.
     snd_nxt: u32,
+    /// Every segment in `snd_una..sent_nxt` has been transmitted at least once; the never
+    /// transmitted ones are exactly the tail `sent_nxt..snd_nxt` (flushes send in sn order).
+    sent_nxt: u32,
+    /// A lower bound on `resend_at` of every transmitted unacknowledged segment (`None`:
+    /// unknown). Lets a full flush skip the transmitted head of `snd_buf` when nothing there can
+    /// be due: the common case of a flush triggered by a write or an ACK.
+    resend_hint: Option<Ms>,
+    /// Some unacknowledged segment may hold 0 < fastack < lock (fast/early retransmit pending).
+    fastack_pending: bool,
+    /// Bumped whenever `fastack_pending` is set.
+    fastack_epoch: u64,
+    /// Flushes that jumped over the transmitted head (tests).
+    #[cfg(test)]
+    pub(super) jumps: u64,
     /// Next in-order sn expected from the peer; everything below went to `rcv_queue`.
     rcv_nxt: u32,
 
@@ -119,6 +151,10 @@ pub struct Kcp {
     readable: usize,
     /// Pending (sn, ts) to acknowledge.
     acklist: Vec<(u32, u32)>,
+    /// ACKs `(sn, ts)` of the datagram being read, for the batched duplicate-ACK count.
+    ack_batch: Vec<(u32, u32)>,
+    /// Scratch for [`Kcp::apply_fastacks`].
+    ts_scratch: Vec<i32>,
     /// Free segment buffers.
     pool: Vec<Vec<u8>>,
 
@@ -159,6 +195,12 @@ impl Kcp {
             rx_minrto: RTO_MIN,
             snd_una: 0,
             snd_nxt: 0,
+            sent_nxt: 0,
+            resend_hint: None,
+            fastack_pending: false,
+            fastack_epoch: 0,
+            #[cfg(test)]
+            jumps: 0,
             rcv_nxt: 0,
             rx_srtt: 0,
             rx_rttvar: 0,
@@ -175,6 +217,8 @@ impl Kcp {
             rcv_off: 0,
             readable: 0,
             acklist: Vec::new(),
+            ack_batch: Vec::new(),
+            ts_scratch: Vec::new(),
             pool: Vec::new(),
             created: now,
             next_flush_at: now,
@@ -304,6 +348,9 @@ impl Kcp {
     }
 
     fn give_buf(&mut self, mut b: Vec<u8>) {
+        if b.capacity() == 0 {
+            return; // an acknowledged segment's emptied slot: nothing to keep
+        }
         // The pool never holds more buffers than both windows can use.
         if self.pool.len() < (self.snd_wnd + 2 * self.rcv_wnd) as usize {
             b.clear();
@@ -412,7 +459,7 @@ impl Kcp {
         self.readable -= n;
         self.move_ready();
         if was_full && (self.rcv_queue.len() as u32) < self.rcv_wnd {
-            // Tell the peer the window reopened (sent with the next full flush).
+            // Tell the peer the window reopened (WINS with the next flush).
             self.ask_tell = true;
         }
         n
@@ -463,8 +510,8 @@ impl Kcp {
         let prev_una = self.snd_una;
         let mut ack_seen = false;
         let mut latest_ts = 0u32;
-        let mut fast_due = false;
         let mut rest = pkt;
+        let mut in_segs = 0u64;
         let mut result = Ok(());
         while rest.len() >= OVERHEAD {
             let (h, data, after) = match Header::parse(rest, self.conv) {
@@ -475,7 +522,7 @@ impl Kcp {
                 }
             };
             rest = after;
-            self.stats.in_segs += 1;
+            in_segs += 1;
             self.last_recv_at = now;
             if !recovered {
                 self.rmt_wnd = h.wnd as u32;
@@ -484,7 +531,7 @@ impl Kcp {
             match h.cmd {
                 CMD_ACK => {
                     self.parse_ack(h.sn);
-                    fast_due |= self.parse_fastack(h.sn, h.ts);
+                    self.ack_batch.push((h.sn, h.ts));
                     ack_seen = true;
                     latest_ts = h.ts;
                 }
@@ -498,11 +545,14 @@ impl Kcp {
                 _ => {} // WINS: the window update above is all.
             }
         }
+        // The ACKs before a bad segment were counted by kcp-go too.
+        let fast_due = self.apply_fastacks(cur);
         if let Err(e) = result {
-            // kcp-go returns here: no RTT sample, no cwnd growth, no immediate flush.
+            // kcp-go returns here: no InSegs, RTT sample, cwnd growth or immediate flush.
             self.stats.kcp_in_errors += 1;
             return Err(e);
         }
+        self.stats.in_segs += in_segs;
 
         if ack_seen && !recovered {
             let rtt = cur.diff(Ms(latest_ts));
@@ -573,6 +623,9 @@ impl Kcp {
             }
         }
         self.snd_una = self.snd_buf.front().map_or(self.snd_nxt, |s| s.sn);
+        if sn_diff(self.sent_nxt, self.snd_una) < 0 {
+            self.sent_nxt = self.snd_una;
+        }
         if advanced {
             self.last_progress_at = now;
         }
@@ -602,23 +655,79 @@ impl Kcp {
         self.give_buf(data);
     }
 
-    /// Counts a duplicate ACK for every older segment sent no later than the ACKed one.
-    /// Returns whether some unacknowledged segment reached the fast-retransmit threshold.
-    fn parse_fastack(&mut self, sn: u32, ts: u32) -> bool {
-        let Some(idx) = self.snd_index(sn) else {
-            return false;
-        };
-        let resend = self.fastresend;
+    /// Applies the duplicate-ACK counting of one datagram's ACKs (`ack_batch`) in a single pass.
+    ///
+    /// kcp-go, per ACK `(sn, ts)` in flight, adds 1 to `fastack` of every older segment sent no
+    /// later (`seg.ts <= ts`) unless locked. Those increments commute, and a segment still in
+    /// `snd_buf` after the datagram was in flight for every ACK above it, so the per-segment total
+    /// is the number of batch ACKs with a larger in-flight sn and a ts not before its own. That
+    /// count is taken with a sweep from the highest index down over a sorted list of ts values:
+    /// O(inflight + k log k) per datagram instead of O(inflight * k).
+    /// Returns whether a raised counter reached the fast-retransmit threshold.
+    fn apply_fastacks(&mut self, cur: Ms) -> bool {
+        let n = self.snd_buf.len();
+        let mut batch = std::mem::take(&mut self.ack_batch);
+        let mut tss = std::mem::take(&mut self.ts_scratch);
+        // (index in snd_buf, ts relative to our clock) of the ACKs still inside the window.
+        let mut keep = 0;
+        for i in 0..batch.len() {
+            let (sn, ts) = batch[i];
+            if let Some(idx) = self.snd_index(sn) {
+                batch[keep] = (idx as u32, Ms(ts).diff(cur) as u32);
+                keep += 1;
+            }
+        }
+        batch.truncate(keep);
         let mut due = false;
-        for seg in self.snd_buf.range_mut(..idx) {
-            if sn_diff(seg.ts, ts) <= 0 && seg.fastack != FASTACK_LOCK {
-                seg.fastack += 1;
-                if resend > 0 && !seg.acked && seg.fastack >= resend {
-                    due = true;
+        if !batch.is_empty() && n > 0 {
+            batch.sort_unstable_by_key(|a| std::cmp::Reverse(a.0));
+            tss.clear();
+            let resend = self.fastresend;
+            let top = batch[0].0 as usize;
+            let mut p = 0;
+            for j in (0..top.min(n)).rev() {
+                while p < batch.len() && batch[p].0 as usize > j {
+                    let r = batch[p].1 as i32;
+                    let at = tss.partition_point(|&x| x < r);
+                    tss.insert(at, r);
+                    p += 1;
+                }
+                let Some(seg) = self.snd_buf.get_mut(j) else {
+                    continue;
+                };
+                if seg.fastack == FASTACK_LOCK {
+                    continue;
+                }
+                let r = Ms(seg.ts).diff(cur);
+                let count = (tss.len() - tss.partition_point(|&x| x < r)) as u32;
+                if count > 0 {
+                    seg.fastack = seg.fastack.saturating_add(count);
+                    if !seg.acked {
+                        self.fastack_pending = true;
+                        self.fastack_epoch += 1;
+                    }
+                    // As kcp-go: any raised counter at the threshold (acknowledged segments
+                    // included; a threshold of 0 means every raise) asks for a full flush.
+                    if seg.fastack >= resend {
+                        due = true;
+                    }
                 }
             }
         }
+        batch.clear();
+        tss.clear();
+        self.ack_batch = batch;
+        self.ts_scratch = tss;
         due
+    }
+
+    /// `(sn, ts, fastack)` of every segment in `snd_buf` (tests).
+    #[cfg(test)]
+    pub(super) fn fastacks(&self) -> Vec<(u32, u32, u32)> {
+        self.snd_buf
+            .iter()
+            .map(|s| (s.sn, s.ts, s.fastack))
+            .collect()
     }
 
     /// Handles one PUSH; returns whether it was a repeat (duplicate or outside the window).
@@ -761,9 +870,13 @@ impl Kcp {
             lost: 0,
             cwnd_eff: 0,
             min_rto: self.interval as i32,
+            jumped: false,
+            min_resend: None,
+            fastack_seen: false,
+            epoch0: self.fastack_epoch,
         };
-        if w.full {
-            // Window probing while the peer's window is closed.
+        {
+            // Window probing while the peer's window is closed (every flush kind).
             if self.rmt_wnd == 0 {
                 if self.probe_wait == 0 {
                     self.probe_wait = PROBE_INIT;
@@ -783,7 +896,10 @@ impl Kcp {
                 self.ts_probe = Ms(0);
                 self.probe_wait = 0;
             }
-            // Move queued data into the send window.
+        }
+        {
+            // Move queued data into the send window (kcp-go does this in ACK-only flushes too;
+            // only the (re)transmission loop is reserved to full flushes).
             let mut cwnd = self.snd_wnd.min(self.rmt_wnd);
             if !self.nocwnd {
                 cwnd = cwnd.min(self.cwnd);
@@ -869,10 +985,7 @@ impl Kcp {
         }
         self.acklist.clear();
         plan.ack_idx = 0;
-        if !plan.full {
-            return Step::Done;
-        }
-        // 2. Window probe commands.
+        // 2. Window probe commands (kcp-go sends these in ACK-only flushes too).
         hdr.ts = 0;
         hdr.sn = 0;
         for (flag, cmd) in [(self.ask_send, CMD_WASK), (self.ask_tell, CMD_WINS)] {
@@ -892,6 +1005,9 @@ impl Kcp {
                 self.ask_tell = false;
             }
         }
+        if !plan.full {
+            return Step::Done;
+        }
         // 4. (Re)transmissions.
         let resent = if self.fastresend > 0 {
             self.fastresend
@@ -900,6 +1016,34 @@ impl Kcp {
         };
         if sn_diff(plan.cursor, self.snd_una) < 0 {
             plan.cursor = self.snd_una;
+        }
+        // Nothing in the transmitted head can be due (no duplicate-ACK counts, earliest RTO
+        // still ahead): go straight to the never-transmitted tail.
+        // Interval flushes always scan everything, so that they reschedule exactly as kcp-go.
+        let head_idle = !plan.timer
+            && !self.fastack_pending
+            && matches!(self.resend_hint, Some(h) if cur.diff(h) < 0);
+        if head_idle && sn_diff(self.sent_nxt, plan.cursor) > 0 {
+            #[cfg(debug_assertions)]
+            {
+                let from = plan.cursor.wrapping_sub(self.snd_una) as usize;
+                let to = self.sent_nxt.wrapping_sub(self.snd_una) as usize;
+                for seg in self.snd_buf.range(from..to) {
+                    debug_assert!(seg.xmit > 0);
+                    debug_assert!(
+                        seg.acked
+                            || ((seg.fastack == 0 || seg.fastack == FASTACK_LOCK)
+                                && cur.diff(seg.resend_at) < 0),
+                        "skipped a due segment"
+                    );
+                }
+            }
+            plan.cursor = self.sent_nxt;
+            plan.jumped = true;
+            #[cfg(test)]
+            {
+                self.jumps += 1;
+            }
         }
         hdr.cmd = CMD_PUSH;
         loop {
@@ -959,6 +1103,18 @@ impl Kcp {
                 }
                 seg.xmit += 1;
                 seg.ts = cur.0;
+                let (sn, resend_at) = (seg.sn, seg.resend_at);
+                if why == Why::New {
+                    self.sent_nxt = sn.wrapping_add(1);
+                }
+                if let Some(h) = self.resend_hint {
+                    if resend_at.diff(h) < 0 {
+                        self.resend_hint = Some(resend_at);
+                    }
+                }
+                let Some(seg) = self.snd_buf.get(idx) else {
+                    break;
+                };
                 hdr.ts = seg.ts;
                 hdr.sn = seg.sn;
                 hdr.len = seg.data.len() as u32;
@@ -973,9 +1129,30 @@ impl Kcp {
                     if rto > 0 && rto < plan.min_rto {
                         plan.min_rto = rto;
                     }
+                    if plan.min_resend.map_or(true, |m| seg.resend_at.diff(m) < 0) {
+                        plan.min_resend = Some(seg.resend_at);
+                    }
+                    if seg.fastack > 0 && seg.fastack != FASTACK_LOCK {
+                        plan.fastack_seen = true;
+                    }
                 }
             }
             plan.cursor = plan.cursor.wrapping_add(1);
+        }
+        if plan.jumped {
+            // Only non-interval flushes jump; their timing hint is a lower bound.
+            if let Some(h) = self.resend_hint {
+                let rto = h.diff(cur);
+                if rto > 0 && rto < plan.min_rto {
+                    plan.min_rto = rto;
+                }
+            }
+        } else {
+            // A complete scan: the bounds are exact again.
+            self.resend_hint = Some(plan.min_resend.unwrap_or(cur.add(SEG_RTO_CAP)));
+            if self.fastack_epoch == plan.epoch0 {
+                self.fastack_pending = plan.fastack_seen;
+            }
         }
         // 5. Congestion control.
         if !self.nocwnd {
@@ -996,7 +1173,9 @@ impl Kcp {
             }
         }
         let next = now + Duration::from_millis(plan.min_rto.max(1) as u64);
-        if plan.timer || next < self.next_flush_at || self.next_flush_at < now {
+        // As kcp-go, only the interval flush reschedules itself (from its own scan); other
+        // flushes do only when the timer lapsed during an idle spell.
+        if plan.timer || self.next_flush_at < now {
             self.next_flush_at = next;
         }
         Step::Done

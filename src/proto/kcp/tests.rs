@@ -311,10 +311,10 @@ fn una_and_ack_bookkeeping() {
         .unwrap();
     assert_eq!(k.unacked(), 3);
     assert!(k.last_progress_at() > p0);
-    // A stale una is a regression, and changes nothing.
+    // A stale una (reordering) changes nothing and is no sign of a peer reset.
     k.handle_packet(at(t0, 12), &acks(&[], 1, 32), false)
         .unwrap();
-    assert_eq!((k.unacked(), k.una_regressions()), (3, 1));
+    assert_eq!((k.unacked(), k.una_regressions()), (3, 0));
     // ACKs far outside the window are ignored.
     k.handle_packet(
         at(t0, 13),
@@ -464,6 +464,83 @@ fn idle_session_has_no_timer_and_keeps_its_phase() {
         .unwrap();
     drain(&mut k, at(t0, 1070));
     assert_eq!(k.poll_timeout(), None);
+}
+
+#[test]
+fn set_config_after_creation_keeps_data() {
+    let t0 = Instant::now();
+    // Created with kcp-go's defaults (as the server's sessions are), configured later.
+    let mut k = Kcp::new(CONV, &KcpConfig::default(), t0);
+    assert_eq!(k.mss(), 1376);
+    k.handle_packet(t0, &push_seg(5, 1, 0, b"f"), false)
+        .unwrap();
+    // Queued but unsent data is re-cut when the mtu shrinks.
+    assert_eq!(k.send(&[9u8; 1000]), 1000);
+    let mut c = cfg("fast", (0, 0, 0, 0), 524);
+    c.rcv_wnd = 1024;
+    c.snd_wnd = 1024;
+    k.set_config(&c);
+    assert_eq!(k.mss(), 500);
+    for sn in 0..5 {
+        k.handle_packet(t0, &push_seg(sn, 1, 0, b"x"), false)
+            .unwrap();
+    }
+    assert_eq!(k.readable(), 6);
+    let mut out = [0u8; 10];
+    assert_eq!(k.recv(&mut out), 6);
+    assert_eq!(&out[..6], b"xxxxxf");
+    let s = segs(&drain(&mut k, at(t0, 1)));
+    let lens: Vec<u32> = s
+        .iter()
+        .filter(|(h, _)| h.cmd == CMD_PUSH)
+        .map(|(h, _)| h.len)
+        .collect();
+    assert_eq!(lens, vec![500, 500]);
+    assert!(s.iter().all(|(h, _)| h.wnd == 1024));
+}
+
+#[test]
+fn immediate_ack_flushes_and_recovered_packets() {
+    let t0 = Instant::now();
+    // ack_nodelay: every input with pending ACKs flushes them at once (ACK-only).
+    let mut c = cfg("normal", (0, 0, 0, 0), 200);
+    c.ack_nodelay = true;
+    let mut k = Kcp::new(CONV, &c, t0);
+    k.send(b"data");
+    drain(&mut k, t0);
+    k.handle_packet(at(t0, 1), &push_seg(0, 9, 0, b"p"), false)
+        .unwrap();
+    let s = segs(&drain(&mut k, at(t0, 1)));
+    assert_eq!(s.len(), 1, "ACK only, no PUSH resend");
+    assert_eq!((s[0].0.cmd, s[0].0.sn, s[0].0.ts), (CMD_ACK, 0, 9));
+
+    // Without it: nothing until the interval, unless mtu/24 (= 8) ACKs are pending.
+    let mut k = Kcp::new(CONV, &cfg("normal", (0, 0, 0, 0), 200), t0);
+    for sn in 0..7 {
+        k.handle_packet(at(t0, 1), &push_seg(sn, 9, 0, b"p"), false)
+            .unwrap();
+        assert!(drain(&mut k, at(t0, 1)).is_empty());
+    }
+    k.handle_packet(at(t0, 1), &push_seg(7, 9, 0, b"p"), false)
+        .unwrap();
+    let s = segs(&drain(&mut k, at(t0, 1)));
+    // Filter: only ACKs at/above rcv_nxt (8) survive, plus the last one.
+    assert_eq!(s.len(), 1);
+    assert_eq!((s[0].0.sn, s[0].0.una), (7, 8));
+
+    // A FEC-recovered packet does not move rmt_wnd nor count repeats.
+    let mut w = acks(&[], 0, 0);
+    k.handle_packet(at(t0, 2), &w, true).unwrap();
+    assert_eq!(k.rmt_wnd(), 32);
+    k.handle_packet(at(t0, 2), &push_seg(0, 9, 0, b"p"), true)
+        .unwrap();
+    assert_eq!(k.stats().repeat_segs, 0);
+    k.handle_packet(at(t0, 2), &push_seg(0, 9, 0, b"p"), false)
+        .unwrap();
+    assert_eq!(k.stats().repeat_segs, 1);
+    w = acks(&[], 0, 5);
+    k.handle_packet(at(t0, 3), &w, false).unwrap();
+    assert_eq!(k.rmt_wnd(), 5);
 }
 
 #[test]
@@ -685,9 +762,10 @@ fn transfer(mode: &str, total: usize, seed: u8) {
     let s = a.stats();
     assert!(s.retrans_segs > 0, "loss should cause retransmissions");
     eprintln!(
-        "{mode}: {total} bytes in {ms} virtual ms, {steps} steps, out_segs {}, retrans {} (fast {} early {} lost {}), repeat at b {}",
-        s.out_segs, s.retrans_segs, s.fast_retrans_segs, s.early_retrans_segs, s.lost_segs, b.stats().repeat_segs
+        "{mode}: {total} bytes in {ms} virtual ms, {steps} steps, out_segs {}, retrans {} (fast {} early {} lost {}), repeat at b {}, head jumps {}",
+        s.out_segs, s.retrans_segs, s.fast_retrans_segs, s.early_retrans_segs, s.lost_segs, b.stats().repeat_segs, a.jumps
     );
+    assert!(a.jumps > 0, "flushes never skipped the transmitted head");
 }
 
 #[test]
@@ -703,4 +781,134 @@ fn lossy_reordering_link_10mb_fast3() {
 #[test]
 fn lossy_link_with_congestion_control() {
     transfer("manual", 1024 * 1024, 3);
+}
+
+proptest! {
+    /// The batched duplicate-ACK count equals kcp-go's per-ACK loop.
+    #[test]
+    fn batched_fastack_matches_per_ack_reference(
+        sends in prop::collection::vec(1u64..30, 1..12),
+        dgrams in prop::collection::vec(prop::collection::vec((0u32..50, 0u64..400), 1..10), 1..6),
+    ) {
+        let t0 = Instant::now();
+        let mut c = cfg("manual", (0, 5000, 3, 1), 100);
+        c.snd_wnd = 64;
+        let mut k = Kcp::new(CONV, &c, t0);
+        // Segments sent at different ms so their ts differ.
+        let mut ms = 0;
+        for (i, step) in sends.iter().enumerate() {
+            ms += step;
+            k.send(&[i as u8; 76 * 3]);
+            drain(&mut k, at(t0, ms));
+        }
+        for d in &dgrams {
+            let before = k.fastacks();
+            let snd_nxt = before.last().map_or(0, |s| s.0 + 1);
+            let mut want: Vec<u32> = before.iter().map(|s| s.2).collect();
+            for &(sn, ts) in d {
+                let ts = ts as u32;
+                if sn >= snd_nxt {
+                    continue;
+                }
+                for (i, s) in before.iter().enumerate() {
+                    if s.0 < sn && sn_diff(s.1, ts) <= 0 && want[i] != u32::MAX {
+                        want[i] += 1;
+                    }
+                }
+            }
+            let list: Vec<(u32, u32)> = d.iter().map(|&(sn, ts)| (sn, ts as u32)).collect();
+            k.handle_packet(at(t0, ms + 1), &acks(&list, 0, 64), false).unwrap();
+            let got: Vec<u32> = k.fastacks().iter().map(|s| s.2).collect();
+            prop_assert_eq!(got, want);
+        }
+    }
+}
+
+/// Wall-clock throughput of two sessions over a lossless in-memory link (both ends' work).
+/// Not a pass/fail test: `cargo test --lib proto::kcp::tests::throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput_lossless() {
+    let total = 200 * 1024 * 1024;
+    let t0 = Instant::now();
+    let mut c = KcpConfig::from_mode("fast3", (0, 0, 0, 0));
+    c.mtu = 1350;
+    c.snd_wnd = 1024;
+    c.rcv_wnd = 1024;
+    let mut a = Kcp::new(CONV, &c, t0);
+    let mut b = Kcp::new(CONV, &c, t0);
+    let chunk = vec![0x5Au8; 32 * 1024];
+    let (mut sent, mut got) = (0usize, 0usize);
+    let mut buf = vec![0u8; 1500];
+    let mut rbuf = vec![0u8; 64 * 1024];
+    let (mut ab, mut ba): (Vec<Vec<u8>>, Vec<Vec<u8>>) = (Vec::new(), Vec::new());
+    let mut ms = 0u64;
+    let wall = std::time::Instant::now();
+    while got < total {
+        let now = at(t0, ms);
+        for d in ab.drain(..) {
+            b.handle_packet(now, &d, false).unwrap();
+        }
+        for d in ba.drain(..) {
+            a.handle_packet(now, &d, false).unwrap();
+        }
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+        while sent < total {
+            let n = a.send(&chunk[..(total - sent).min(chunk.len())]);
+            if n == 0 {
+                break;
+            }
+            sent += n;
+        }
+        loop {
+            let n = b.recv(&mut rbuf);
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        while let Some(n) = a.poll_transmit(now, &mut buf) {
+            ab.push(buf[..n].to_vec());
+        }
+        while let Some(n) = b.poll_transmit(now, &mut buf) {
+            ba.push(buf[..n].to_vec());
+        }
+        ms += 1;
+    }
+    let secs = wall.elapsed().as_secs_f64();
+    eprintln!(
+        "{} MB in {secs:.2} s wall = {:.0} MB/s (virtual {ms} ms), jumps {}",
+        total >> 20,
+        total as f64 / secs / 1e6,
+        a.jumps
+    );
+}
+
+#[test]
+fn peer_reset_is_una_zero_on_an_established_session_only() {
+    let t0 = Instant::now();
+    let mut c = cfg("fast3", (0, 0, 0, 0), 100);
+    c.snd_wnd = 128;
+    c.rcv_wnd = 128;
+    let mut k = Kcp::new(CONV, &c, t0);
+    // The peer's window (kcp-go's default 32 until it tells) opens first.
+    k.handle_packet(t0, &acks(&[], 0, 128), false).unwrap();
+    k.send(&[7u8; 76 * 80]);
+    assert_eq!(pushes(&drain(&mut k, t0)).len(), 80);
+    k.handle_packet(at(t0, 20), &acks(&[(79, 0)], 80, 128), false)
+        .unwrap();
+    assert_eq!(k.unacked(), 0);
+    // Young session: a una of 0 may be a datagram from the first round trip, reordered.
+    k.handle_packet(at(t0, 1000), &acks(&[], 0, 128), false)
+        .unwrap();
+    assert_eq!(k.una_regressions(), 0);
+    // Established: the peer forgot the conversation.
+    k.handle_packet(at(t0, 4000), &acks(&[], 0, 128), false)
+        .unwrap();
+    assert_eq!(k.una_regressions(), 1);
+    // A stale but nonzero una is reordering, never a reset.
+    k.handle_packet(at(t0, 4001), &acks(&[], 5, 128), false)
+        .unwrap();
+    assert_eq!(k.una_regressions(), 1);
 }
