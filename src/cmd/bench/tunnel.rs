@@ -956,6 +956,18 @@ fn ratio_json(ours: &Metrics, go: &Metrics) -> Value {
     Value::Object(m)
 }
 
+/// A ratio with two significant digits at least (0.0013, 0.20, 3.94, 12.5).
+fn ratio_str(x: f64) -> String {
+    if x >= 10.0 {
+        format!("{x:.1}")
+    } else if x >= 0.1 || x <= 0.0 {
+        format!("{x:.2}")
+    } else {
+        let decimals = (1.0 - x.log10().floor()).min(9.0) as usize;
+        format!("{x:.decimals$}")
+    }
+}
+
 /// The table: one row per figure, one column per implementation, then ours/Go.
 fn render(imps: &[Impl], results: &[Metrics]) -> String {
     let mut header = vec!["figure"];
@@ -970,9 +982,7 @@ fn render(imps: &[Impl], results: &[Metrics]) -> String {
             let mut r = vec![figs[0][i].1.to_string()];
             r.extend(figs.iter().map(|f| show(f[i].2)));
             if figs.len() == 2 {
-                r.push(
-                    ratio(figs[0][i].2, figs[1][i].2).map_or("n/a".into(), |x| format!("{x:.2}")),
-                );
+                r.push(ratio(figs[0][i].2, figs[1][i].2).map_or("n/a".into(), ratio_str));
             }
             r
         })
@@ -1091,6 +1101,16 @@ mod tests {
         assert_eq!(r["restart_s"], Value::Null);
         assert_eq!(ours.to_json()["restart_s"], 1.0);
         assert!(Metrics::default().to_json().get("restart_s").is_none());
+    }
+
+    #[test]
+    fn ratio_strings() {
+        assert_eq!(ratio_str(12.345), "12.3");
+        assert_eq!(ratio_str(3.944), "3.94");
+        assert_eq!(ratio_str(0.2), "0.20");
+        assert_eq!(ratio_str(0.0013), "0.0013");
+        assert_eq!(ratio_str(0.05), "0.050");
+        assert_eq!(ratio_str(0.0), "0.00");
     }
 
     #[test]
