@@ -97,3 +97,36 @@ fn tunnel_json_moves_data_both_ways() {
     positive(ours, "rss_peak_server_MiB");
     assert!(runs[0].get("go").is_none());
 }
+
+#[test]
+fn tunnel_vs_go_json_has_both_and_ratios() {
+    if !std::path::Path::new("/usr/bin/kcptun-client").exists()
+        || !std::path::Path::new("/usr/bin/kcptun-server").exists()
+    {
+        eprintln!("skipped: Go kcptun not installed (apt-get install -y kcptun)");
+        return;
+    }
+    // A non-default flag: one configuration only, to keep the test short.
+    let v = bench(&[
+        "tunnel",
+        "--vs-go",
+        "--duration",
+        "1",
+        "--crypt",
+        "none",
+        "--ds",
+        "0",
+        "--ps",
+        "0",
+        "--json",
+    ]);
+    let runs = v["runs"].as_array().expect("runs array");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["config"]["crypt"], "none");
+    for side in ["ours", "go"] {
+        positive(&runs[0][side], "up_MBps");
+        positive(&runs[0][side], "down_MBps");
+    }
+    positive(&runs[0]["ratio"], "up_MBps");
+    positive(&runs[0]["ratio"], "down_MBps");
+}
