@@ -80,7 +80,7 @@ impl Config {
             format!("FEC {}/{}", self.ds, self.ps)
         };
         format!(
-            "{}, crypt {}, {fec}, windows {}/{}, compression {}",
+            "{}, crypt {}, {fec}, windows {}/{}, compression {}, smux v1",
             self.mode,
             self.crypt,
             self.sndwnd,
