@@ -517,3 +517,53 @@ fn invocation_names_via_symlinks() {
     let r = transfer(t.dest.clone(), 2 * MIB, 2 * MIB);
     t.ok("kcptun-client/kcptun-server names", r);
 }
+
+/// The client's address changes under a live session (NAT rebinding, a new WAN address): the
+/// server sees the conversation continue from an unknown address. The client must recover by
+/// itself within seconds; a new connection through it answers.
+#[test]
+fn client_address_change_recovers() {
+    let _g = serial();
+    let target = Target::start();
+    let udp = free_udp_port();
+    let lp = free_tcp_port();
+    let relay = Relay::start(local(udp), Impair::none());
+    let sa = strs(&["-l", &format!("127.0.0.1:{udp}"), "-t", &target.arg()]);
+    let ca = strs(&[
+        "-l",
+        &format!("127.0.0.1:{lp}"),
+        "-r",
+        &relay.addr.to_string(),
+    ]);
+    let mut t = Tunnel::start(&sa, &ca, local(lp).into());
+    t.ready();
+    // An established session (past the first round trips): 4 MiB each way, then a pause.
+    let r = transfer(t.dest.clone(), 4 * MIB, 4 * MIB);
+    t.ok("before rebinding", r);
+    std::thread::sleep(Duration::from_secs(3));
+    relay.rebind();
+    let t0 = Instant::now();
+    let (s, c) = (&mut t.server, &mut t.client);
+    let r = wait_for_tunnel_with(t.dest.clone(), Duration::from_secs(60), || {
+        check_alive(&mut [&mut *s, &mut *c])
+    });
+    let took = t0.elapsed();
+    match r {
+        Ok(_) => eprintln!(
+            "address change: a new connection answered after {:.2} s",
+            took.as_secs_f64()
+        ),
+        Err(e) => panic!(
+            "no recovery within 60 s after the address change: {e}\n{}",
+            t.logs()
+        ),
+    }
+    assert!(
+        took <= Duration::from_secs(15),
+        "recovery after the address change took {:.1} s (limit 15 s)\n{}",
+        took.as_secs_f64(),
+        t.logs()
+    );
+    let r = transfer(t.dest.clone(), MIB, MIB);
+    t.ok("after rebinding", r);
+}

@@ -197,6 +197,7 @@ pub(crate) fn side_command(client: bool) -> Command {
                 .num_args(1)
                 .allow_hyphen_values(true)
                 .value_parser(clap::value_parser!(PathBuf))
+                .value_hint(clap::ValueHint::FilePath)
                 .help("config from a JSON (or .yaml/.yml) file, overriding the command line"),
         );
     for s in SPECS.iter().filter(|s| s.side.has(client)) {
@@ -233,6 +234,10 @@ pub(crate) fn side_command(client: bool) -> Command {
                 .value_name("VALUE")
                 .action(ArgAction::Set),
         };
+        // for shell completion: these take a file name
+        if matches!(s.name, "log" | "pidfile" | "snmplog" | "ctl") {
+            a = a.value_hint(clap::ValueHint::FilePath);
+        }
         cmd = cmd.arg(a);
     }
     cmd
@@ -325,24 +330,37 @@ pub struct BenchFecArgs {
 
 /// `kcptun snmp`: reads the counters of a running kcptun (through `--ctl`) or a `--snmplog` CSV.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Parser)]
-#[command(name = "snmp", bin_name = "kcptun snmp", disable_version_flag = true)]
+#[command(
+    name = "snmp",
+    bin_name = "kcptun snmp",
+    about = "show the counters of a running kcptun (through its --ctl socket) or summarise a --snmplog CSV file",
+    disable_version_flag = true,
+    after_help = SNMP_EXAMPLES
+)]
 pub struct SnmpArgs {
-    /// Control socket of the running client/server (its `--ctl`).
-    #[arg(long, value_name = "PATH")]
+    /// Control socket of a running kcptun client or server (the PATH given to its --ctl)
+    #[arg(long, value_name = "PATH", value_hint = clap::ValueHint::FilePath)]
     pub ctl: Option<PathBuf>,
-    /// Refresh every second until interrupted.
+    /// With --ctl: redraw the rates every second until interrupted
     #[arg(long)]
     pub watch: bool,
-    /// Print JSON.
+    /// Print JSON: the control socket's answer (one line per second with --watch), or the
+    /// summary of --file
     #[arg(long)]
     pub json: bool,
-    /// Read a `--snmplog` CSV file instead of a control socket.
-    #[arg(long, value_name = "CSV")]
+    /// Summarise a --snmplog CSV file (latest or 2021 Go kcptun layout)
+    #[arg(long, value_name = "CSV", value_hint = clap::ValueHint::FilePath)]
     pub file: Option<PathBuf>,
-    /// Draw the counters as an SVG chart to this file.
-    #[arg(long, value_name = "OUT")]
+    /// With --file: draw bytes/s and retransmissions/s over time as an SVG chart to OUT
+    #[arg(long, value_name = "OUT", value_hint = clap::ValueHint::FilePath)]
     pub svg: Option<PathBuf>,
 }
+
+const SNMP_EXAMPLES: &str = "\
+Examples:
+  kcptun snmp --ctl /run/kcptun.sock          counters once, as Go's SIGUSR1 line
+  kcptun snmp --ctl /run/kcptun.sock --watch  rates every second
+  kcptun snmp --file snmp.csv --svg snmp.svg  summary of a --snmplog file, and a chart";
 
 fn parse_crypt_arg(s: &str) -> Result<String, String> {
     super::settings::check_crypt(s).map(str::to_string)

@@ -15,6 +15,7 @@ mod config;
 mod error;
 pub mod launch;
 mod settings;
+pub mod snmp;
 
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
@@ -134,13 +135,49 @@ pub fn parse_env(argv: Vec<OsString>, key_env: Option<OsString>) -> Result<Comma
         "bench" => {
             derive_parse::<BenchArgs>(&sub, rest).map(|r| r.map_or_else(|c| c, Command::Bench))
         }
-        "snmp" => derive_parse::<SnmpArgs>(&sub, rest).map(|r| r.map_or_else(|c| c, Command::Snmp)),
+        "snmp" => match derive_parse::<SnmpArgs>(&sub, rest)? {
+            Ok(a) => snmp::check_args(&a).map(|()| Command::Snmp(a)),
+            Err(c) => Ok(c),
+        },
         "-v" | "--version" | "-version" | "version" => Ok(Command::Version),
         "-h" | "--help" | "-help" | "help" => Ok(Command::Help(TOP_HELP.to_string())),
         other => Err(CliError::Usage(format!(
             "unknown command {other:?}: use client, server, bench or snmp (see kcptun -h)"
         ))),
     }
+}
+
+/// The whole command line as one clap command (`kcptun` with the subcommands client, server,
+/// bench and snmp), for man pages and shell completions. Parsing does not go through it: see
+/// [`parse`] (multi-call names, urfave-style `-flag` spellings).
+pub fn clap_command() -> clap::Command {
+    use clap::CommandFactory;
+    clap::Command::new("kcptun")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("a KCP-over-UDP TCP tunnel, wire-compatible with Go kcptun")
+        .long_about(
+            "kcptun tunnels TCP connections over KCP on UDP, wire-compatible with Go kcptun: \
+             the client listens on TCP and carries each connection as a stream of a KCP session \
+             to the server, which forwards it to its target. Flags may also be spelled with one \
+             dash (-mtu 1400), as Go kcptun accepts. Started under the name kcptun-client or \
+             kcptun-server (for example through a symlink), kcptun acts as that command.",
+        )
+        .disable_version_flag(true)
+        .disable_help_subcommand(true)
+        .subcommand_required(true)
+        .arg(
+            clap::Arg::new("version")
+                .short('v')
+                .long("version")
+                .action(clap::ArgAction::Version)
+                .help("print the version"),
+        )
+        .subcommand(args::side_command(true))
+        .subcommand(args::side_command(false))
+        .subcommand(
+            BenchArgs::command().about("measure this build: tunnel, cipher and FEC throughput"),
+        )
+        .subcommand(SnmpArgs::command())
 }
 
 /// Runs clap on a rewritten argv. `Ok(Err(cmd))`: clap asked to show help/version.
@@ -205,7 +242,7 @@ pub fn run(cmd: Command) -> Result<(), RunError> {
         Command::Client(s) => launch::run_client(&s),
         Command::Server(s) => launch::run_server(&s),
         Command::Bench(b) => bench::run_bench(&b),
-        Command::Snmp(_) => Err(RunError::NotWired("snmp")),
+        Command::Snmp(a) => snmp::run(&a),
         Command::Version | Command::Help(_) => Ok(()),
     }
 }

@@ -250,11 +250,15 @@ pub struct Driver {
     stopping: bool,
     /// `--ctl`: the control socket answering `kcptun snmp`.
     ctl: Option<UnixListener>,
+    /// Control connections waiting for their request line (bounded by `MAX_CTL_PENDING`).
+    ctl_conns: Slab<(mio::net::UnixStream, Instant)>,
     started: Instant,
 }
 
 /// Datagrams read per socket per turn before other sources get their turn.
 const UDP_BUDGET: usize = 256;
+/// Control connections awaiting their request at most.
+const MAX_CTL_PENDING: usize = 16;
 /// Connections accepted per turn.
 const ACCEPT_BUDGET: usize = 64;
 /// Relay buffer (one, shared by all connections).
@@ -290,6 +294,7 @@ impl Driver {
             reporter,
             stopping: false,
             ctl: None,
+            ctl_conns: Slab::new(),
             started: now,
         }
     }
@@ -404,7 +409,7 @@ impl Driver {
         Ok(())
     }
 
-    /// Answers every pending control connection with one JSON snapshot, then closes it.
+    /// Accepts control connections; each is answered once its request line arrives.
     fn on_ctl(&mut self) {
         for _ in 0..ACCEPT_BUDGET {
             let Some(l) = &self.ctl else {
@@ -418,12 +423,60 @@ impl Driver {
                     return;
                 }
             };
-            let mut body = self.ctl_json().to_string();
-            body.push('\n');
-            // The answer is small: it fits the fresh socket's buffer in one write.
-            let _ = std::io::Write::write_all(&mut stream, body.as_bytes());
+            if self.ctl_conns.len() >= MAX_CTL_PENDING {
+                // Drop the oldest silent client rather than grow.
+                if let Some(k) = self
+                    .ctl_conns
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(k, _)| k)
+                {
+                    let (mut old, _) = self.ctl_conns.remove(k);
+                    let _ = self.poll.registry().deregister(&mut old);
+                }
+            }
+            let entry = self.ctl_conns.vacant_entry();
+            if self
+                .poll
+                .registry()
+                .register(
+                    &mut stream,
+                    token(K_CTL, entry.key() + 1),
+                    Interest::READABLE,
+                )
+                .is_ok()
+            {
+                entry.insert((stream, self.now));
+            }
         }
         self.still_ready.push(token(K_CTL, 0));
+    }
+
+    /// Reads a control request (one line) and answers it with a JSON snapshot.
+    fn on_ctl_conn(&mut self, k: usize) {
+        let Some((stream, _)) = self.ctl_conns.get_mut(k) else {
+            return;
+        };
+        let mut buf = [0u8; 256];
+        let complete = loop {
+            match std::io::Read::read(stream, &mut buf) {
+                Ok(0) => break true,
+                Ok(n) if buf[..n].contains(&b'\n') => break true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break true,
+            }
+        };
+        if !complete {
+            return;
+        }
+        let (mut stream, _) = self.ctl_conns.remove(k);
+        let _ = self.poll.registry().deregister(&mut stream);
+        let mut body = self.ctl_json().to_string();
+        body.push('\n');
+        // The answer is small: it fits the fresh socket's buffer in one write.
+        let _ = std::io::Write::write_all(&mut stream, body.as_bytes());
     }
 
     /// The control socket's answer (see `kcptun snmp`).
@@ -519,7 +572,8 @@ impl Driver {
             K_LISTEN_LOCAL => self.on_accept(),
             K_UDP => self.on_udp(idx),
             K_CONN => self.on_conn(idx),
-            K_CTL => self.on_ctl(),
+            K_CTL if idx == 0 => self.on_ctl(),
+            K_CTL => self.on_ctl_conn(idx - 1),
             _ => {}
         }
     }

@@ -968,6 +968,7 @@ pub struct Relay {
     pub counts: Arc<RelayCounts>,
     stop: Arc<AtomicBool>,
     handles: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    upstream: Arc<Mutex<HashMap<SocketAddr, UdpSocket>>>,
 }
 
 struct Rng(u64);
@@ -1048,6 +1049,7 @@ impl Relay {
             handles.clone(),
             upstream.clone(),
         );
+        let upstream = upstream.clone();
         let mut n_dirs = 0u64;
         let h = thread::spawn(move || {
             let up_for_new = u2.clone();
@@ -1093,7 +1095,14 @@ impl Relay {
             counts,
             stop,
             handles,
+            upstream,
         }
+    }
+
+    /// NAT rebinding: every client's next datagram leaves from a new upstream port, so the
+    /// server sees the same conversation arrive from a new address.
+    pub fn rebind(&self) {
+        self.upstream.lock().unwrap().clear();
     }
 
     pub fn summary(&self) -> String {

@@ -130,6 +130,10 @@ impl Codec {
     /// Computes the ps parity shards. `data` holds ds shards at stride `stride`, `parity` ps shards
     /// at the same stride; `len` bytes of each are used (`len <= stride`).
     pub(crate) fn encode(&self, data: &[u8], parity: &mut [u8], stride: usize, len: usize) {
+        // The SIMD kernels (x86-64) index the first byte: never hand them empty slices.
+        if len == 0 {
+            return;
+        }
         for j in 0..self.ps {
             let out = &mut parity[j * stride..j * stride + len];
             let row = self.parity_row(j);
@@ -190,6 +194,9 @@ impl Codec {
     ) {
         let ds = self.ds;
         let out = &mut out[..len];
+        if len == 0 {
+            return; // see `encode`
+        }
         let row = &self.inv[missing * ds..(missing + 1) * ds];
         for (k, (&coef, &v)) in row.iter().zip(self.valid.iter()).enumerate() {
             let v = v as usize;
