@@ -104,7 +104,7 @@ _kcptun() {
             return 0
             ;;
         kcptun__subcmd__bench__subcmd__tunnel)
-            opts="-h --crypt --mode --datashard --ds --parityshard --ps --nocomp --duration --vs-go --help"
+            opts="-h --crypt --mode --datashard --ds --parityshard --ps --nocomp --comp --sndwnd --rcvwnd --duration --vs-go --restart --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -131,6 +131,14 @@ _kcptun() {
                     return 0
                     ;;
                 --parityshard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sndwnd)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rcvwnd)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -114,16 +114,21 @@ complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l pprof -d 'not s
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -s v -l version -d 'print the version'
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -s h -l help -d 'Print help'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and not __fish_seen_subcommand_from tunnel crypt fec" -s h -l help -d 'Print help'
-complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and not __fish_seen_subcommand_from tunnel crypt fec" -f -a "tunnel" -d 'Throughput of a loopback tunnel (client + server in this process)'
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and not __fish_seen_subcommand_from tunnel crypt fec" -f -a "tunnel" -d 'A loopback tunnel end to end: our client and server as child processes (--vs-go: and Go\'s)'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and not __fish_seen_subcommand_from tunnel crypt fec" -f -a "crypt" -d 'Cipher throughput, every method'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and not __fish_seen_subcommand_from tunnel crypt fec" -f -a "fec" -d 'FEC encoder/decoder throughput'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l crypt -d 'Cipher (same names as `--crypt` of client/server)' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l mode -d 'Mode profile: normal, fast, fast2, fast3' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l ds -l datashard -d 'FEC data shards' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l ps -l parityshard -d 'FEC parity shards' -r
-complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l duration -d 'Seconds to run' -r
-complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l nocomp -d 'Disable compression'
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l sndwnd -d 'KCP send window (segments), both sides' -r
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l rcvwnd -d 'KCP receive window (segments), both sides' -r
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l duration -d 'Seconds of bulk transfer in each direction' -r
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l nocomp -d 'Disable compression (the default for the bench: the data is incompressible)'
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l comp -d 'Enable snappy compression (off by default in the bench)'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l vs-go -d 'Also run the Go binaries (/usr/bin/kcptun-client, -server) and compare'
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l restart -d 'Also measure how long a new connection through the client takes to be answered after the server is killed and restarted'
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l json -d 'Print JSON instead of a table'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -s h -l help -d 'Print help'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from crypt" -l size -d 'Bytes per encrypted datagram' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from crypt" -l json -d 'Print JSON instead of a table'

@@ -257,7 +257,7 @@ pub struct BenchArgs {
 /// What `kcptun bench` measures.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum BenchCmd {
-    /// Throughput of a loopback tunnel (client + server in this process).
+    /// A loopback tunnel end to end: our client and server as child processes (--vs-go: and Go's).
     Tunnel(BenchTunnelArgs),
     /// Cipher throughput, every method.
     Crypt(BenchCryptArgs),
@@ -265,14 +265,16 @@ pub enum BenchCmd {
     Fec(BenchFecArgs),
 }
 
-/// `kcptun bench tunnel`.
+/// `kcptun bench tunnel`: our client and server as child processes on loopback, an embedded
+/// TCP target, incompressible data each way. With `--vs-go` and no tuning flag, both issue
+/// configurations run: (a) fast3, aes, FEC 10/3 and (b) fast3, crypt none, FEC off.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct BenchTunnelArgs {
     /// Cipher (same names as `--crypt` of client/server).
     #[arg(long, default_value = "aes", value_parser = parse_crypt_arg)]
     pub crypt: String,
     /// Mode profile: normal, fast, fast2, fast3.
-    #[arg(long, default_value = "fast", value_parser = parse_mode_arg)]
+    #[arg(long, default_value = "fast3", value_parser = parse_mode_arg)]
     pub mode: String,
     /// FEC data shards.
     #[arg(long = "ds", visible_alias = "datashard", default_value_t = 10)]
@@ -280,22 +282,38 @@ pub struct BenchTunnelArgs {
     /// FEC parity shards.
     #[arg(long = "ps", visible_alias = "parityshard", default_value_t = 3)]
     pub parityshard: u16,
-    /// Disable compression.
+    /// Disable compression (the default for the bench: the data is incompressible).
     #[arg(long)]
     pub nocomp: bool,
-    /// Seconds to run.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    /// Enable snappy compression (off by default in the bench).
+    #[arg(long, conflicts_with = "nocomp")]
+    pub comp: bool,
+    /// KCP send window (segments), both sides.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub sndwnd: u32,
+    /// KCP receive window (segments), both sides.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub rcvwnd: u32,
+    /// Seconds of bulk transfer in each direction.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub duration: u64,
     /// Also run the Go binaries (/usr/bin/kcptun-client, -server) and compare.
     #[arg(long = "vs-go")]
     pub vs_go: bool,
+    /// Also measure how long a new connection through the client takes to be answered after
+    /// the server is killed and restarted.
+    #[arg(long)]
+    pub restart: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `kcptun bench crypt`.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct BenchCryptArgs {
     /// Bytes per encrypted datagram.
-    #[arg(long, default_value_t = 1400, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    #[arg(long, default_value_t = 1350, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub size: u32,
     /// Print JSON instead of a table.
     #[arg(long)]

@@ -10,6 +10,7 @@
 //! [`run`] the [`Command`] (help and version are printed by `main`).
 
 mod args;
+pub mod bench;
 mod config;
 mod error;
 pub mod launch;
@@ -240,7 +241,7 @@ pub fn run(cmd: Command) -> Result<(), RunError> {
     match cmd {
         Command::Client(s) => launch::run_client(&s),
         Command::Server(s) => launch::run_server(&s),
-        Command::Bench(_) => Err(RunError::NotWired("bench")),
+        Command::Bench(b) => bench::run_bench(&b),
         Command::Snmp(a) => snmp::run(&a),
         Command::Version | Command::Help(_) => Ok(()),
     }

@@ -1,0 +1,132 @@
+//! `kcptun bench …` end to end through the binary: each subcommand runs, exits 0 and prints JSON
+//! with every expected entry and positive figures. No timing thresholds: the machine is shared.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn bench(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_kcptun"))
+        .arg("bench")
+        .args(args)
+        .output()
+        .expect("run kcptun");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kcptun bench {args:?} failed ({}):\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+fn positive(v: &Value, key: &str) -> f64 {
+    let x = v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"));
+    assert!(x > 0.0 && x.is_finite(), "{key} = {x} in {v}");
+    x
+}
+
+#[test]
+fn crypt_json_lists_every_cipher() {
+    let v = bench(&["crypt", "--size", "200", "--json"]);
+    assert_eq!(v["size"], 200);
+    let ciphers = v["ciphers"].as_array().expect("ciphers array");
+    let names: Vec<&str> = ciphers
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "aes",
+            "aes-128",
+            "aes-192",
+            "aes-128-gcm",
+            "salsa20",
+            "blowfish",
+            "twofish",
+            "cast5",
+            "3des",
+            "tea",
+            "xtea",
+            "xor",
+            "sm4",
+            "none",
+            "null"
+        ]
+    );
+    for c in ciphers {
+        positive(c, "MBps");
+        positive(c, "ns_per_packet");
+    }
+}
+
+#[test]
+fn fec_json_has_three_codes() {
+    let v = bench(&["fec", "--json"]);
+    assert_eq!(v["packet_bytes"], 1350);
+    let codes = v["codes"].as_array().expect("codes array");
+    let params: Vec<(u64, u64)> = codes
+        .iter()
+        .map(|c| (c["ds"].as_u64().unwrap(), c["ps"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(params, [(10, 3), (5, 2), (20, 10)]);
+    for c in codes {
+        positive(c, "encode_MBps");
+        positive(c, "recover_MBps");
+    }
+}
+
+#[test]
+fn tunnel_json_moves_data_both_ways() {
+    let v = bench(&["tunnel", "--duration", "1", "--json"]);
+    let runs = v["runs"].as_array().expect("runs array");
+    assert_eq!(runs.len(), 1);
+    let cfg = &runs[0]["config"];
+    assert_eq!(cfg["crypt"], "aes");
+    assert_eq!(cfg["mode"], "fast3");
+    assert_eq!(cfg["compression"], false);
+    let ours = &runs[0]["ours"];
+    positive(ours, "up_MBps");
+    positive(ours, "down_MBps");
+    positive(ours, "rtt_idle_p50_ms");
+    positive(ours, "rss_peak_client_MiB");
+    positive(ours, "rss_peak_server_MiB");
+    assert!(runs[0].get("go").is_none());
+}
+
+#[test]
+fn tunnel_vs_go_json_has_both_and_ratios() {
+    if !std::path::Path::new("/usr/bin/kcptun-client").exists()
+        || !std::path::Path::new("/usr/bin/kcptun-server").exists()
+    {
+        eprintln!("skipped: Go kcptun not installed (apt-get install -y kcptun)");
+        return;
+    }
+    // A non-default flag: one configuration only, to keep the test short.
+    let v = bench(&[
+        "tunnel",
+        "--vs-go",
+        "--duration",
+        "1",
+        "--crypt",
+        "none",
+        "--ds",
+        "0",
+        "--ps",
+        "0",
+        "--json",
+    ]);
+    let runs = v["runs"].as_array().expect("runs array");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["config"]["crypt"], "none");
+    for side in ["ours", "go"] {
+        positive(&runs[0][side], "up_MBps");
+        positive(&runs[0][side], "down_MBps");
+    }
+    positive(&runs[0]["ratio"], "up_MBps");
+    positive(&runs[0]["ratio"], "down_MBps");
+}
