@@ -167,7 +167,7 @@ fn rto_backoff_half_with_nodelay() {
 }
 
 #[test]
-fn fast_resend_after_duplicate_acks_then_locked() {
+fn fast_resend_after_duplicate_acks_then_counts_only_later_segments() {
     let t0 = Instant::now();
     let mut k = Kcp::new(CONV, &cfg("normal", (0, 0, 0, 0), 100), t0); // mss 76
     assert_eq!(k.send(&[7u8; 76 * 4]), 304);
@@ -182,18 +182,28 @@ fn fast_resend_after_duplicate_acks_then_locked() {
     assert_eq!(pushes(&drain(&mut k, at(t0, 6))), vec![0]);
     assert_eq!(k.stats().fast_retrans_segs, 1);
     assert_eq!(k.stats().retrans_segs, 1);
-    // Locked: more duplicates do not resend it again before its RTO.
+    // ACKs of segments sent before that retransmission no longer count against it.
     k.handle_packet(at(t0, 7), &acks(&[(3, 0)], 0, 32), false)
         .unwrap();
     assert!(pushes(&drain(&mut k, at(t0, 7))).is_empty());
-    // rx_rto is 100 (samples of 5..7 ms clamp to minrto): the lock holds until the RTO at
-    // 6 + 100, which then resends it as a loss.
-    let log = run_timers(&mut k, t0, 105);
+    // Segments sent after it: an ACK of one means it was lost again. The flush that ACK
+    // triggers (the acknowledged segments' counts reached the threshold) resends it early;
+    // latest kcp-go would have waited for the RTO at 106 ms.
+    k.send(&[8u8; 76 * 2]);
+    assert_eq!(pushes(&drain(&mut k, at(t0, 8))), vec![4, 5]);
+    k.handle_packet(at(t0, 9), &acks(&[(4, 8)], 0, 32), false)
+        .unwrap();
+    assert_eq!(pushes(&drain(&mut k, at(t0, 9))), vec![0]);
+    assert_eq!(k.stats().early_retrans_segs, 1);
+    // An ACK of a segment sent before that resend does not count again.
+    k.handle_packet(at(t0, 10), &acks(&[(5, 8)], 0, 32), false)
+        .unwrap();
+    assert!(pushes(&drain(&mut k, at(t0, 10))).is_empty());
+    // Without further ACKs its RTO (9 + 100) resends it as a loss.
+    let log = run_timers(&mut k, t0, 108);
     assert!(log.is_empty(), "{log:?}");
-    let log = run_timers(&mut k, t0, 110);
-    assert_eq!(log, vec![(106, vec![0])]);
-    assert_eq!(k.stats().fast_retrans_segs, 1);
-    assert_eq!(k.stats().early_retrans_segs, 0);
+    let log = run_timers(&mut k, t0, 112);
+    assert_eq!(log, vec![(109, vec![0])]);
     assert_eq!(k.stats().lost_segs, 1);
 }
 
@@ -212,7 +222,7 @@ fn early_retransmit_only_without_new_segments() {
     k.handle_timeout(at(t0, 40));
     assert_eq!(pushes(&drain(&mut k, at(t0, 40))), vec![0]);
     assert_eq!(k.stats().early_retrans_segs, 1);
-    // Locked afterwards.
+    // Its count started again from zero: no second early retransmit without new ACKs.
     k.handle_timeout(at(t0, 80));
     assert!(pushes(&drain(&mut k, at(t0, 80))).is_empty());
 }
