@@ -170,7 +170,7 @@ pub struct Kcp {
 /// `snd_una` beyond which a peer's `una` of 0 can no longer be a reordered early segment.
 pub const PEER_RESET_MIN_UNA: u32 = 64;
 /// Session age below which a `una` of 0 may still be a datagram from the first round trips.
-pub const PEER_RESET_MIN_AGE: Duration = Duration::from_secs(3);
+pub const PEER_RESET_MIN_AGE: Duration = Duration::from_secs(1);
 
 impl Kcp {
     /// A new conversation; `now` is the origin of its millisecond clock.

@@ -910,15 +910,15 @@ fn peer_reset_is_una_zero_on_an_established_session_only() {
         .unwrap();
     assert_eq!(k.unacked(), 0);
     // Young session: a una of 0 may be a datagram from the first round trip, reordered.
-    k.handle_packet(at(t0, 1000), &acks(&[], 0, 128), false)
+    k.handle_packet(at(t0, 500), &acks(&[], 0, 128), false)
         .unwrap();
     assert_eq!(k.una_regressions(), 0);
     // Established: the peer forgot the conversation.
-    k.handle_packet(at(t0, 4000), &acks(&[], 0, 128), false)
+    k.handle_packet(at(t0, 1500), &acks(&[], 0, 128), false)
         .unwrap();
     assert_eq!(k.una_regressions(), 1);
     // A stale but nonzero una is reordering, never a reset.
-    k.handle_packet(at(t0, 4001), &acks(&[], 5, 128), false)
+    k.handle_packet(at(t0, 1501), &acks(&[], 5, 128), false)
         .unwrap();
     assert_eq!(k.una_regressions(), 1);
 }
