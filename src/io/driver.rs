@@ -165,6 +165,8 @@ enum TimerKey {
     Session(usize),
     Conn(usize),
     Tick,
+    /// Retry accepting after an accept error.
+    Accept,
 }
 
 /// A UDP socket of the loop with its send batch.
@@ -212,6 +214,8 @@ enum Role {
         unreachable: bool,
         /// Session setup failed (resolve, socket): no retry before this instant; next back-off.
         backoff: Option<(Instant, Duration)>,
+        /// Last time an accept error was logged (logged at most every 10 s).
+        accept_warned: Option<Instant>,
     },
     Server {
         cfg: ServerConfig,
@@ -341,6 +345,7 @@ impl Driver {
                 remote_cache: None,
                 unreachable: false,
                 backoff: None,
+                accept_warned: None,
             },
             poll,
             signals,
@@ -627,18 +632,12 @@ impl Driver {
                             Local::Tcp(s)
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                        Err(e) => {
-                            warn!("accept: {e}");
-                            return;
-                        }
+                        Err(e) => return self.accept_failed(e),
                     },
                     LocalListener::Unix(l) => match l.accept() {
                         Ok((s, _)) => Local::Unix(s),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                        Err(e) => {
-                            warn!("accept: {e}");
-                            return;
-                        }
+                        Err(e) => return self.accept_failed(e),
                     },
                 }
             };
@@ -672,6 +671,20 @@ impl Driver {
             self.mark(si);
         }
         self.still_ready.push(token(K_LISTEN_LOCAL, 0));
+    }
+
+    /// Out of file descriptors (or another accept error): the pending connection stays in the
+    /// backlog and, the poll being edge-triggered, no new event would come for it; retry soon.
+    fn accept_failed(&mut self, e: io::Error) {
+        let now = self.now;
+        if let Role::Client { accept_warned, .. } = &mut self.role {
+            if accept_warned.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10)) {
+                warn!("accept: {e} (raise the open-files limit, e.g. LimitNOFILE=65536); retrying");
+                *accept_warned = Some(now);
+            }
+        }
+        self.timers
+            .set(TimerKey::Accept, now + Duration::from_millis(100));
     }
 
     /// Round-robin slot; a missing, dead, retiring or expired session is replaced synchronously.
@@ -1183,6 +1196,7 @@ impl Driver {
                 }
             }
             TimerKey::Conn(ci) => self.check_conn_idle(ci),
+            TimerKey::Accept => self.on_accept(),
             TimerKey::Tick => {
                 self.tick();
                 self.timers
