@@ -678,7 +678,7 @@ impl Driver {
     fn accept_failed(&mut self, e: io::Error) {
         let now = self.now;
         if let Role::Client { accept_warned, .. } = &mut self.role {
-            if accept_warned.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10)) {
+            if accept_warned.map_or(true, |t| now.duration_since(t) >= Duration::from_secs(10)) {
                 warn!("accept: {e} (raise the open-files limit, e.g. LimitNOFILE=65536); retrying");
                 *accept_warned = Some(now);
             }
