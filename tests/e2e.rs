@@ -567,3 +567,99 @@ fn client_address_change_recovers() {
     let r = transfer(t.dest.clone(), MIB, MIB);
     t.ok("after rebinding", r);
 }
+
+/// A multi-homed server answers from another of its addresses: our client takes the answers
+/// (they authenticate) and keeps sending to the address it was given, so an answer's source can
+/// never redirect where it sends.
+#[test]
+fn answers_from_another_server_address_are_accepted_without_redirecting() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let _g = serial();
+    let target = Target::start();
+    let udp = free_udp_port();
+    let lp = free_tcp_port();
+    // front: where the client sends; other: where answers come from (127.0.0.2).
+    let front = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let other = UdpSocket::bind((Ipv4Addr::new(127, 0, 0, 2), 0)).unwrap();
+    let upstream = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    upstream.connect(local(udp)).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let to_other = Arc::new(AtomicU64::new(0));
+    let client_addr = Arc::new(std::sync::Mutex::new(None));
+    let mut threads = Vec::new();
+    {
+        let (front, up, stop, ca) = (
+            front.try_clone().unwrap(),
+            upstream.try_clone().unwrap(),
+            stop.clone(),
+            client_addr.clone(),
+        );
+        threads.push(std::thread::spawn(move || {
+            front
+                .set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
+            let mut buf = [0u8; 2048];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = front.recv_from(&mut buf) {
+                    *ca.lock().unwrap() = Some(from);
+                    let _ = up.send(&buf[..n]);
+                }
+            }
+        }));
+    }
+    {
+        let (other, up, stop, ca) = (
+            other.try_clone().unwrap(),
+            upstream.try_clone().unwrap(),
+            stop.clone(),
+            client_addr.clone(),
+        );
+        threads.push(std::thread::spawn(move || {
+            up.set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
+            let mut buf = [0u8; 2048];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(n) = up.recv(&mut buf) {
+                    if let Some(c) = *ca.lock().unwrap() {
+                        let _ = other.send_to(&buf[..n], c);
+                    }
+                }
+            }
+        }));
+    }
+    {
+        let (other, stop, count) = (other.try_clone().unwrap(), stop.clone(), to_other.clone());
+        threads.push(std::thread::spawn(move || {
+            other
+                .set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
+            let mut buf = [0u8; 2048];
+            while !stop.load(Ordering::Relaxed) {
+                if other.recv_from(&mut buf).is_ok() {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let sa = strs(&["-l", &format!("127.0.0.1:{udp}"), "-t", &target.arg()]);
+    let ca = strs(&[
+        "-l",
+        &format!("127.0.0.1:{lp}"),
+        "-r",
+        &front.local_addr().unwrap().to_string(),
+    ]);
+    let mut t = Tunnel::start(&sa, &ca, local(lp).into());
+    t.ready();
+    let r = transfer(t.dest.clone(), 2 * MIB, 2 * MIB);
+    t.ok("answers from another server address", r);
+    stop.store(true, Ordering::Relaxed);
+    for h in threads {
+        let _ = h.join();
+    }
+    assert_eq!(
+        to_other.load(Ordering::Relaxed),
+        0,
+        "the client sent datagrams to the address answers came from"
+    );
+}
