@@ -28,7 +28,7 @@ pub use error::{CliError, RunError};
 pub use settings::{
     check_crypt, client_settings_lines, log_client_settings, log_server_settings, parse_endpoint,
     parse_stream_addr, server_settings_lines, ClientSettings, CommonSettings, Endpoint, Mode,
-    NoDelay, ServerSettings, StreamAddr, CRYPT_NAMES, MTU_MAX, MTU_MIN,
+    NoDelay, ServerSettings, StreamAddr, MTU_MAX, MTU_MIN,
 };
 
 /// What the command line asks for.

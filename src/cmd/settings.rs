@@ -18,25 +18,7 @@ use serde_json::Value;
 use super::args::{Kind, Spec, SPECS};
 use super::config::{self, FileValues};
 use super::error::CliError;
-
-/// The cipher names accepted by `--crypt` (the names of `crate::proto::crypt::Method`).
-pub const CRYPT_NAMES: [&str; 15] = [
-    "aes",
-    "aes-128",
-    "aes-192",
-    "aes-128-gcm",
-    "salsa20",
-    "blowfish",
-    "twofish",
-    "cast5",
-    "3des",
-    "tea",
-    "xtea",
-    "xor",
-    "sm4",
-    "none",
-    "null",
-];
+use crate::proto::crypt::Method;
 
 /// Smallest `--mtu` accepted: room for the largest per-datagram overhead (aes-128-gcm nonce and
 /// tag 28 bytes, FEC header 8 + size 2, KCP header 24) with payload to spare.
@@ -46,13 +28,12 @@ pub const MTU_MAX: i64 = 1500;
 
 /// Checks a cipher name, returning it or a message listing the valid names.
 pub fn check_crypt(s: &str) -> Result<&str, String> {
-    if CRYPT_NAMES.contains(&s) {
-        Ok(s)
-    } else {
-        Err(format!(
+    match s.parse::<Method>() {
+        Ok(_) => Ok(s),
+        Err(_) => Err(format!(
             "unknown cipher; valid names: {}",
-            CRYPT_NAMES.join(", ")
-        ))
+            Method::ALL.map(Method::name).join(", ")
+        )),
     }
 }
 
@@ -221,7 +202,7 @@ pub fn parse_stream_addr(s: &str) -> Result<StreamAddr, String> {
 pub struct CommonSettings {
     /// Pre-shared secret (flag > `KCPTUN_KEY` > default; a config file overrides all).
     pub key: String,
-    /// Cipher name, one of [`CRYPT_NAMES`].
+    /// Cipher name, one of [`Method::ALL`]'s names.
     pub crypt: String,
     pub mode: Mode,
     /// Resolved KCP parameters (mode table applied; manual mode uses the hidden flags).
