@@ -177,7 +177,7 @@ impl Tunnel {
     /// dropped and counted, never an error for the caller.
     pub fn handle_datagram(&mut self, now: Instant, dgram: &mut [u8]) -> Input {
         let r = match self.inb.open(dgram) {
-            Ok(opened) => Self::input_kcp(&mut self.kcp, &mut self.stats, now, opened),
+            Ok(opened) => Self::input_kcp(&mut self.kcp, now, opened),
             Err(_) => Input::Dropped,
         };
         self.after_input(now);
@@ -187,14 +187,14 @@ impl Tunnel {
     /// Feeds a datagram whose crypto layer was already removed (by a server's listener).
     pub fn handle_opened(&mut self, now: Instant, payload: &[u8]) -> Input {
         let r = match self.inb.accept(payload) {
-            Ok(opened) => Self::input_kcp(&mut self.kcp, &mut self.stats, now, opened),
+            Ok(opened) => Self::input_kcp(&mut self.kcp, now, opened),
             Err(_) => Input::Dropped,
         };
         self.after_input(now);
         r
     }
 
-    fn input_kcp(kcp: &mut Kcp, stats: &mut Snmp, now: Instant, opened: Opened<'_>) -> Input {
+    fn input_kcp(kcp: &mut Kcp, now: Instant, opened: Opened<'_>) -> Input {
         match opened {
             Opened::Kcp(bytes) => match kcp.handle_packet(now, bytes, false) {
                 Ok(()) => Input::Delivered,
@@ -202,10 +202,8 @@ impl Tunnel {
                     Some(p) => Input::ForeignConv(p),
                     None => Input::Dropped,
                 },
-                Err(_) => {
-                    stats.kcp_in_errors += 1;
-                    Input::Dropped
-                }
+                // Kcp counts KCPInErrors itself.
+                Err(_) => Input::Dropped,
             },
             Opened::Nothing => Input::Delivered,
         }
@@ -213,9 +211,8 @@ impl Tunnel {
 
     fn after_input(&mut self, now: Instant) {
         while let Some(r) = self.inb.poll_recovered() {
-            if self.kcp.handle_packet(now, r, true).is_err() {
-                self.stats.kcp_in_errors += 1;
-            }
+            // Errors are counted in KCPInErrors by Kcp itself.
+            let _ = self.kcp.handle_packet(now, r, true);
         }
         self.pump_rx(now);
     }
