@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         let op = c.u8();
         let now = clock.advance(c.u8());
         match op % 6 {
-            0 | 1 | 2 => {
+            0..=2 => {
                 let mut pkt = [0u8; 1600];
                 let d = c.chunk(pkt.len());
                 pkt[..d.len()].copy_from_slice(d);
