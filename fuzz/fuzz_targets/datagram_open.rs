@@ -14,7 +14,7 @@ use kcptun::proto::demux;
 use kcptun::proto::rng::Rng;
 use kcptun::proto::sim::kcptun_config;
 use kcptun::proto::smux::Version;
-use kcptun::proto::tunnel::{Input, Tunnel};
+use kcptun::proto::tunnel::{Input, Tunnel, TunnelConfig};
 use libfuzzer_sys::fuzz_target;
 
 const PASS: [u8; 32] = *b"0123456789abcdef0123456789ABCDEF";
@@ -57,7 +57,9 @@ fuzz_target!(|data: &[u8]| {
     assert!(s.in_pkts + s.in_csum_errors <= 1);
 
     // 2. A full server stack fed the rest as a sequence of datagrams.
-    let mut cfg = kcptun_config("fast3", false, false);
+    // kcptun_config derives a key (PBKDF2, 4096 rounds): build it once.
+    static BASE: OnceLock<TunnelConfig> = OnceLock::new();
+    let mut cfg = BASE.get_or_init(|| kcptun_config("fast3", false, false)).clone();
     cfg.method = if flags & 0x10 != 0 {
         Method::Null
     } else {
