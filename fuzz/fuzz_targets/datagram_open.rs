@@ -59,7 +59,9 @@ fuzz_target!(|data: &[u8]| {
     // 2. A full server stack fed the rest as a sequence of datagrams.
     // kcptun_config derives a key (PBKDF2, 4096 rounds): build it once.
     static BASE: OnceLock<TunnelConfig> = OnceLock::new();
-    let mut cfg = BASE.get_or_init(|| kcptun_config("fast3", false, false)).clone();
+    let mut cfg = BASE
+        .get_or_init(|| kcptun_config("fast3", false, false))
+        .clone();
     cfg.method = if flags & 0x10 != 0 {
         Method::Null
     } else {
