@@ -177,7 +177,7 @@ impl Tunnel {
     /// dropped and counted, never an error for the caller.
     pub fn handle_datagram(&mut self, now: Instant, dgram: &mut [u8]) -> Input {
         let r = match self.inb.open(dgram) {
-            Ok(opened) => Self::input_kcp(&mut self.kcp, &mut self.stats, now, opened),
+            Ok(opened) => Self::input_kcp(&mut self.kcp, now, opened),
             Err(_) => Input::Dropped,
         };
         self.after_input(now);
@@ -187,25 +187,25 @@ impl Tunnel {
     /// Feeds a datagram whose crypto layer was already removed (by a server's listener).
     pub fn handle_opened(&mut self, now: Instant, payload: &[u8]) -> Input {
         let r = match self.inb.accept(payload) {
-            Ok(opened) => Self::input_kcp(&mut self.kcp, &mut self.stats, now, opened),
+            Ok(opened) => Self::input_kcp(&mut self.kcp, now, opened),
             Err(_) => Input::Dropped,
         };
         self.after_input(now);
         r
     }
 
-    fn input_kcp(kcp: &mut Kcp, stats: &mut Snmp, now: Instant, opened: Opened<'_>) -> Input {
+    fn input_kcp(kcp: &mut Kcp, now: Instant, opened: Opened<'_>) -> Input {
         match opened {
             Opened::Kcp(bytes) => match kcp.handle_packet(now, bytes, false) {
                 Ok(()) => Input::Delivered,
+                // Only a datagram that starts with another conv belongs to another conversation;
+                // our segment followed by a foreign one is malformed (counted by Kcp).
                 Err(InputError::ConvMismatch) => match demux::peek_kcp(bytes) {
-                    Some(p) => Input::ForeignConv(p),
-                    None => Input::Dropped,
+                    Some(p) if p.conv != kcp.conv() => Input::ForeignConv(p),
+                    _ => Input::Dropped,
                 },
-                Err(_) => {
-                    stats.kcp_in_errors += 1;
-                    Input::Dropped
-                }
+                // Kcp counts KCPInErrors itself.
+                Err(_) => Input::Dropped,
             },
             Opened::Nothing => Input::Delivered,
         }
@@ -213,9 +213,8 @@ impl Tunnel {
 
     fn after_input(&mut self, now: Instant) {
         while let Some(r) = self.inb.poll_recovered() {
-            if self.kcp.handle_packet(now, r, true).is_err() {
-                self.stats.kcp_in_errors += 1;
-            }
+            // Errors are counted in KCPInErrors by Kcp itself.
+            let _ = self.kcp.handle_packet(now, r, true);
         }
         self.pump_rx(now);
     }
@@ -424,5 +423,45 @@ impl Tunnel {
         let mut c = cfg.clone();
         c.mtu = self.kcp_mtu;
         self.kcp.set_config(&c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::sim::kcptun_config;
+
+    fn seg(conv: u32, cmd: u8, sn: u32, data: &[u8]) -> Vec<u8> {
+        let mut s = conv.to_le_bytes().to_vec();
+        s.extend_from_slice(&[cmd, 0, 0, 4, 0, 0, 0, 0]);
+        s.extend_from_slice(&sn.to_le_bytes());
+        s.extend_from_slice(&0u32.to_le_bytes());
+        s.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        s.extend_from_slice(data);
+        s
+    }
+
+    /// Fuzz regression (datagram_open): a datagram whose first segment is ours (a PUSH with
+    /// sn 0) and whose second carries another conv was reported as `ForeignConv` with *our*
+    /// conv and `starts_conversation`, which makes the server replace the live session.
+    #[test]
+    fn our_segment_then_foreign_one_is_dropped_not_foreign() {
+        let now = Instant::now();
+        let mut cfg = kcptun_config("fast3", false, false);
+        cfg.method = Method::Null;
+        let mut t = Tunnel::new(&cfg, 7, false, Rng::from_seed([1; 32]), now).unwrap();
+        let mut d = seg(7, 81, 0, b"x");
+        d.extend(seg(9, 81, 0, b""));
+        assert_eq!(t.handle_datagram(now, &mut d), Input::Dropped);
+        assert_eq!(t.stats().kcp_in_errors, 1);
+        // A datagram that is another conversation's from its first segment still is.
+        let mut d = seg(9, 81, 0, b"");
+        assert!(matches!(
+            t.handle_datagram(now, &mut d),
+            Input::ForeignConv(demux::Peek {
+                conv: 9,
+                starts_conversation: true
+            })
+        ));
     }
 }
