@@ -55,7 +55,7 @@ pub fn peek_kcp(kcp: &[u8]) -> Option<Peek> {
             starts = true;
             break;
         }
-        match rest.get(OVERHEAD + len..) {
+        match rest.get(OVERHEAD.saturating_add(len)..) {
             Some(r) => rest = r,
             None => break,
         }
