@@ -64,8 +64,20 @@ pub struct FecDecoder {
     recov_next: usize,
     tune: AutoTune,
     tune_pending: bool,
+    /// Packets input so far, and when the next change of shape may happen (see `retune`).
+    inputs: u64,
+    next_shape_at: u64,
+    shape_gap: u64,
+    shape_changes: u64,
     stats: Snmp,
 }
+
+/// Spacing of changes to a large shape grows to this many packets: rebuilding the code for one
+/// costs milliseconds, and a peer flipping shapes must not turn that into a CPU drain.
+const MAX_SHAPE_GAP: u64 = 1 << 16;
+/// Shapes up to this many shards rebuild in microseconds and are never held back (a wrong
+/// detection under loss is then corrected at once).
+const CHEAP_SHAPE: usize = 32;
 
 /// Wrap-aware `a - b`.
 fn diff(a: u32, b: u32) -> i32 {
@@ -91,6 +103,10 @@ impl FecDecoder {
             recov_next: 0,
             tune: AutoTune::new(),
             tune_pending: false,
+            inputs: 0,
+            next_shape_at: 0,
+            shape_gap: 0,
+            shape_changes: 0,
             stats: Snmp::default(),
         })
     }
@@ -108,8 +124,20 @@ impl FecDecoder {
         &self.stats
     }
 
+    /// How many times auto-tune switched to another (ds, ps).
+    pub fn shape_changes(&self) -> u64 {
+        self.shape_changes
+    }
+
     fn retune(&mut self, ds: usize, ps: usize) {
         if (ds, ps) != (self.ds, self.ps) {
+            // Changes to large shapes: the first is free (a session learning its peer's shape),
+            // each further one waits twice as many packets as the last, up to MAX_SHAPE_GAP.
+            self.shape_changes += 1;
+            if ds + ps > CHEAP_SHAPE {
+                self.next_shape_at = self.inputs + self.shape_gap;
+                self.shape_gap = (self.shape_gap * 2).clamp(64, MAX_SHAPE_GAP);
+            }
             self.ds = ds;
             self.ps = ps;
             self.n = ds + ps;
@@ -130,6 +158,7 @@ impl FecDecoder {
     pub fn input(&mut self, pkt: &[u8]) -> usize {
         self.recov_count = 0;
         self.recov_next = 0;
+        self.inputs += 1;
         if pkt.len() < FEC_HEADER || pkt.len() - SHARD_OFFSET > SHARD_CAP {
             self.stats.in_errs += 1;
             return 0;
@@ -157,6 +186,12 @@ impl FecDecoder {
             let (ads, aps) = self.tune.detect();
             if ads == 0 || aps == 0 || ads + aps >= 256 {
                 return 0;
+            }
+            if (ads, aps) != (self.ds, self.ps)
+                && ads + aps > CHEAP_SHAPE
+                && self.inputs < self.next_shape_at
+            {
+                return 0; // a change of shape too soon after the last: stay pending
             }
             self.retune(ads, aps);
             self.tune_pending = false;

@@ -286,3 +286,28 @@ fn endless_retunes_are_harmless() {
     }
     assert!(tunes > 50, "re-tuned {tunes} times");
 }
+
+#[test]
+fn flipping_between_large_shapes_rebuilds_ever_more_rarely() {
+    // (100,50) and (120,60) cost milliseconds each to build: a peer alternating them every
+    // 2,000 packets gets a rebuild only 1, 64, 128, ... packets after the previous one.
+    let mut dec = FecDecoder::new(1, 1).unwrap();
+    for k in 0..200_000u32 {
+        let (ds, n) = if (k / 2000) % 2 == 0 {
+            (100, 150)
+        } else {
+            (120, 180)
+        };
+        let mut p = data_pkt(k, &[k as u8; 30]);
+        if k % n >= ds {
+            p[4] = 0xF2;
+        }
+        dec.input(&p);
+        while dec.poll_recovered().is_some() {}
+    }
+    let changes = dec.shape_changes();
+    assert!(
+        (3..=14).contains(&changes),
+        "{changes} rebuilds of a large code"
+    );
+}
