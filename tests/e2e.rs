@@ -663,3 +663,43 @@ fn answers_from_another_server_address_are_accepted_without_redirecting() {
         "the client sent datagrams to the address answers came from"
     );
 }
+
+/// `--autoexpire`: a new connection after the expiry gets a new session; the old one is closed
+/// once idle, and every session is gone after autoexpire + scavengettl.
+#[test]
+fn autoexpire_and_scavengettl() {
+    let _g = serial();
+    let target = Target::start();
+    let udp = free_udp_port();
+    let lp = free_tcp_port();
+    let sa = strs(&["-l", &format!("127.0.0.1:{udp}"), "-t", &target.arg()]);
+    let ca = strs(&[
+        "-l",
+        &format!("127.0.0.1:{lp}"),
+        "-r",
+        &format!("127.0.0.1:{udp}"),
+        "--autoexpire",
+        "1",
+        "--scavengettl",
+        "1",
+    ]);
+    let mut t = Tunnel::start(&sa, &ca, local(lp).into());
+    t.ready();
+    std::thread::sleep(Duration::from_millis(1200));
+    let r = transfer(t.dest.clone(), 64 * 1024, 64 * 1024);
+    t.ok("after autoexpire", r);
+    std::thread::sleep(Duration::from_millis(2500));
+    let logs = t.logs();
+    assert!(
+        logs.matches("smux session established").count() >= 2,
+        "no new session after the expiry\n{logs}"
+    );
+    assert!(
+        logs.contains("closed: retired"),
+        "expired session not closed\n{logs}"
+    );
+    assert!(
+        logs.contains("closed: expired (autoexpire + scavengettl)"),
+        "no session reaped by scavengettl\n{logs}"
+    );
+}

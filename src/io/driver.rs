@@ -715,9 +715,9 @@ impl Driver {
                 {
                     return Some(si);
                 }
-                if !s.retiring {
-                    s.retiring = true;
-                }
+                s.retiring = true;
+                // Checked at the end of this turn: without streams it closes at once.
+                self.mark(si);
             }
         }
         if let Role::Client {
@@ -1100,11 +1100,19 @@ impl Driver {
     }
 
     fn arm_session(&mut self, si: usize) {
+        // A client session also wakes up when autoexpire + scavengettl retire it for good.
+        let scavenge = match &self.role {
+            Role::Client { cfg, .. } => cfg.autoexpire.map(|a| a + cfg.scavenge_ttl),
+            Role::Server { .. } => None,
+        };
         let Some(s) = self.sessions.get_mut(si) else {
             return;
         };
         let mut at = s.tunnel.poll_timeout();
-        if let Some(w) = s.rate_wait {
+        for w in [s.rate_wait, scavenge.map(|d| s.created + d)]
+            .into_iter()
+            .flatten()
+        {
             at = Some(at.map_or(w, |a| a.min(w)));
         }
         if at != s.armed {
