@@ -91,7 +91,11 @@ fn spawn_ours(sub: &str, args: &[String]) -> Proc {
 
 /// A plain IPv4 tunnel with extra flags on both sides; returns it and the target.
 fn simple(extra: &[&str]) -> (Tunnel, Target) {
-    let target = Target::start();
+    tunnel_to(Target::start(), extra, extra)
+}
+
+/// A plain IPv4 tunnel to `target`, with extra server and client flags.
+fn tunnel_to(target: Target, server_extra: &[&str], client_extra: &[&str]) -> (Tunnel, Target) {
     let udp = free_udp_port();
     let lp = free_tcp_port();
     let mut sa = strs(&["-l", &format!("127.0.0.1:{udp}"), "-t", &target.arg()]);
@@ -101,8 +105,8 @@ fn simple(extra: &[&str]) -> (Tunnel, Target) {
         "-r",
         &format!("127.0.0.1:{udp}"),
     ]);
-    sa.extend(strs(extra));
-    ca.extend(strs(extra));
+    sa.extend(strs(server_extra));
+    ca.extend(strs(client_extra));
     (Tunnel::start(&sa, &ca, local(lp).into()), target)
 }
 
@@ -238,17 +242,7 @@ fn half_close() {
     // The client sends 1 MiB and shutdown(Write); the target replies only after it saw EOF, so
     // the FIN must cross the tunnel while the reverse direction stays open.
     let _g = serial();
-    let target = Target::start_after_eof();
-    let udp = free_udp_port();
-    let lp = free_tcp_port();
-    let sa = strs(&["-l", &format!("127.0.0.1:{udp}"), "-t", &target.arg()]);
-    let ca = strs(&[
-        "-l",
-        &format!("127.0.0.1:{lp}"),
-        "-r",
-        &format!("127.0.0.1:{udp}"),
-    ]);
-    let mut t = Tunnel::start(&sa, &ca, local(lp).into());
+    let (mut t, _target) = tunnel_to(Target::start_after_eof(), &[], &[]);
     // wait_for_tunnel would not work against this target (it needs EOF first): use half-close
     // round trips directly, retried.
     let t0 = Instant::now();
@@ -669,21 +663,11 @@ fn answers_from_another_server_address_are_accepted_without_redirecting() {
 #[test]
 fn autoexpire_and_scavengettl() {
     let _g = serial();
-    let target = Target::start();
-    let udp = free_udp_port();
-    let lp = free_tcp_port();
-    let sa = strs(&["-l", &format!("127.0.0.1:{udp}"), "-t", &target.arg()]);
-    let ca = strs(&[
-        "-l",
-        &format!("127.0.0.1:{lp}"),
-        "-r",
-        &format!("127.0.0.1:{udp}"),
-        "--autoexpire",
-        "1",
-        "--scavengettl",
-        "1",
-    ]);
-    let mut t = Tunnel::start(&sa, &ca, local(lp).into());
+    let (mut t, _target) = tunnel_to(
+        Target::start(),
+        &[],
+        &["--autoexpire", "1", "--scavengettl", "1"],
+    );
     t.ready();
     std::thread::sleep(Duration::from_millis(1200));
     let r = transfer(t.dest.clone(), 64 * 1024, 64 * 1024);
