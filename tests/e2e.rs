@@ -316,6 +316,31 @@ fn restart_case(what: &str, t: &mut Tunnel, restart: impl FnOnce() -> Proc) {
     t.server.kill();
     std::thread::sleep(Duration::from_millis(500));
     t.server = restart();
+    // A connection opened at once must not hang until smux's keep-alive timeout (30 s): it is
+    // answered, or reset so that the application retries on a fresh session.
+    let first = Instant::now();
+    let r = transfer_with(
+        t.dest.clone(),
+        1024,
+        1024,
+        Opts {
+            deadline: Duration::from_secs(40),
+            idle: Duration::from_secs(40),
+            half_close: false,
+        },
+    );
+    let first = first.elapsed();
+    eprintln!(
+        "{what}: first connection after the restart {} after {:.2} s",
+        if r.is_ok() { "answered" } else { "reset" },
+        first.as_secs_f64()
+    );
+    assert!(
+        first <= Duration::from_secs(10),
+        "{what}: the first connection after the restart hung {:.1} s\n{}",
+        first.as_secs_f64(),
+        t.logs()
+    );
     let t0 = Instant::now();
     let (s, c) = (&mut t.server, &mut t.client);
     // Wait up to 60 s so a slow recovery is measured and reported, then require 15 s.

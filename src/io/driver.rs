@@ -1239,6 +1239,22 @@ impl Driver {
             Liveness::Stale if is_client && !s.retiring => {
                 s.retiring = true;
                 let (conv, peer) = (s.tunnel.conv(), s.peer);
+                // Streams that never got a byte back: reset them so their applications retry
+                // at once (on a fresh session) instead of hanging until the keep-alive timeout.
+                // Streams that did get answers keep their chance to resume.
+                let unanswered: Vec<(StreamId, usize)> = s
+                    .streams
+                    .iter()
+                    .filter(|(_, &ci)| self.conns.get(ci).is_some_and(|c| !c.answered))
+                    .map(|(&sid, &ci)| (sid, ci))
+                    .collect();
+                for &(sid, _) in &unanswered {
+                    s.tunnel.close(sid);
+                    s.streams.remove(&sid);
+                }
+                for (_, ci) in unanswered {
+                    self.drop_conn(ci, true);
+                }
                 self.note_unreachable(true, conv, peer);
                 None
             }
@@ -1432,6 +1448,7 @@ impl Driver {
                         if let (Some((qpp, _)), Some((_, dec))) = (&self.common.qpp, &mut c.qpp) {
                             qpp.decrypt(dec, &mut self.relay[..n]);
                         }
+                        c.answered = true;
                         c.down.clear();
                         c.down_off = 0;
                         c.down.extend_from_slice(&self.relay[..n]);

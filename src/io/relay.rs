@@ -90,6 +90,8 @@ pub struct Conn {
     pub connecting: bool,
     /// Last time bytes moved in either direction.
     pub last_active: Instant,
+    /// Bytes arrived from the peer on this stream (ever).
+    pub answered: bool,
     /// Interest currently registered (`None` = not registered).
     pub registered: Option<Interest>,
     /// `--QPP`: (PRNG for local → stream, PRNG for stream → local).
@@ -111,6 +113,7 @@ impl Conn {
             shut_wr_done: false,
             connecting,
             last_active: now,
+            answered: false,
             registered: None,
             qpp: None,
         }

@@ -340,6 +340,13 @@ impl Tunnel {
         }
     }
 
+    /// When this session turns [`Liveness::Stale`] if the peer stays silent (only while data is
+    /// outstanding); a loop that acts on staleness wakes the session then.
+    pub fn stale_at(&self) -> Option<Instant> {
+        (self.kcp.unacked() > 0)
+            .then(|| self.kcp.last_recv_at().max(self.kcp.last_progress_at()) + self.stale_after)
+    }
+
     /// Health of this session (see the module docs).
     pub fn liveness(&self, now: Instant) -> Liveness {
         if let Some(r) = self.dead {
@@ -353,7 +360,7 @@ impl Tunnel {
         }
         if self.kcp.unacked() > 0 {
             let since = self.kcp.last_recv_at().max(self.kcp.last_progress_at());
-            if now.saturating_duration_since(since) > self.stale_after {
+            if now.saturating_duration_since(since) >= self.stale_after {
                 return Liveness::Stale;
             }
         }
