@@ -9,13 +9,19 @@ use kcptun::cmd::{self, Command};
 use kcptun::io::report;
 
 fn main() -> ExitCode {
-    let command = match cmd::parse(std::env::args_os().collect()) {
+    let mut command = match cmd::parse(std::env::args_os().collect()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("kcptun: {e}");
             return ExitCode::from(cmd::exit_code(&e) as u8);
         }
     };
+    // --daemon changes directory to "/": relative paths must not change meaning.
+    match &mut command {
+        Command::Client(s) if s.common.daemon => s.absolutize_paths(),
+        Command::Server(s) if s.common.daemon => s.absolutize_paths(),
+        _ => {}
+    }
     match command {
         Command::Version => {
             println!("{}", cmd::version_line());

@@ -145,6 +145,8 @@ fn sigterm_stops_gracefully_with_exit_0() {
 
 #[test]
 fn daemon_detaches_writes_pid_and_reopens_log_on_sighup() {
+    // Relative paths, as a user types them: the daemon changes directory to "/", and the log
+    // reopened on SIGHUP and the pidfile removed at exit must still be these files.
     let d = tmpdir("daemon");
     let pidfile = d.join("k.pid");
     let log = d.join("k.log");
@@ -152,11 +154,15 @@ fn daemon_detaches_writes_pid_and_reopens_log_on_sighup() {
     args.extend([
         "--daemon".into(),
         "--pidfile".into(),
-        pidfile.display().to_string(),
+        "k.pid".into(),
         "--log".into(),
-        log.display().to_string(),
+        "k.log".into(),
     ]);
-    let out = Command::new(bin()).args(&args).output().unwrap();
+    let out = Command::new(bin())
+        .args(&args)
+        .current_dir(&d)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "parent: {out:?}");
     wait_for("daemon pid", || read_pid(&pidfile).is_some_and(alive));
     let pid = read_pid(&pidfile).unwrap();
@@ -174,6 +180,7 @@ fn daemon_detaches_writes_pid_and_reopens_log_on_sighup() {
     signal(pid, nix::sys::signal::Signal::SIGTERM);
     wait_for("daemon exit", || !alive(pid));
     assert!(!pidfile.exists());
+    assert!(!Path::new("/k.log").exists() && !Path::new("/k.pid").exists());
 }
 
 #[test]

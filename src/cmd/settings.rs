@@ -766,6 +766,54 @@ pub(crate) fn resolve_server(
 }
 
 // ---------------------------------------------------------------------------------------------
+// paths under --daemon
+
+fn absolute(p: &mut PathBuf) {
+    if let Ok(a) = std::path::absolute(&*p) {
+        *p = a;
+    }
+}
+
+fn absolute_opt(p: &mut Option<PathBuf>) {
+    if let Some(p) = p {
+        absolute(p);
+    }
+}
+
+fn absolute_stream(a: &mut StreamAddr) {
+    if let StreamAddr::Unix(p) = a {
+        absolute(p);
+    }
+}
+
+impl CommonSettings {
+    /// `--daemon` changes directory to `/`: every path used after that (log reopen, snmplog,
+    /// ctl and pidfile removal, unix sockets) is made absolute first.
+    fn absolutize_paths(&mut self) {
+        absolute_opt(&mut self.log);
+        absolute_opt(&mut self.snmplog);
+        absolute_opt(&mut self.ctl);
+        absolute_opt(&mut self.pidfile);
+    }
+}
+
+impl ClientSettings {
+    /// See [`CommonSettings`]' paths under `--daemon`.
+    pub fn absolutize_paths(&mut self) {
+        self.common.absolutize_paths();
+        absolute_stream(&mut self.localaddr);
+    }
+}
+
+impl ServerSettings {
+    /// See [`CommonSettings`]' paths under `--daemon`.
+    pub fn absolutize_paths(&mut self) {
+        self.common.absolutize_paths();
+        absolute_stream(&mut self.target);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // start-up printout
 
 fn common_lines(c: &CommonSettings, out: &mut Vec<String>) {
