@@ -254,6 +254,8 @@ pub struct Driver {
     stopping: bool,
     /// `--ctl`: the control socket answering `kcptun snmp`.
     ctl: Option<UnixListener>,
+    /// When each limit was last reported (a flood must not flood the log too).
+    limit_warned: [Option<Instant>; 2],
     /// Control connections waiting for their request line (bounded by `MAX_CTL_PENDING`).
     ctl_conns: Slab<(mio::net::UnixStream, Instant)>,
     started: Instant,
@@ -261,6 +263,13 @@ pub struct Driver {
 
 /// Datagrams read per socket per turn before other sources get their turn.
 const UDP_BUDGET: usize = 256;
+/// Limits whose hits are logged at most every 10 s.
+#[derive(Clone, Copy)]
+enum Limit {
+    Conns = 0,
+    Sessions = 1,
+}
+
 /// Control connections awaiting their request at most.
 const MAX_CTL_PENDING: usize = 16;
 /// Connections accepted per turn.
@@ -298,6 +307,7 @@ impl Driver {
             reporter,
             stopping: false,
             ctl: None,
+            limit_warned: [None; 2],
             ctl_conns: Slab::new(),
             started: now,
         }
@@ -642,7 +652,10 @@ impl Driver {
                 }
             };
             if self.conns.len() >= MAX_CONNS {
-                warn!("too many connections ({MAX_CONNS}); refusing a new one");
+                self.warn_limit(
+                    Limit::Conns,
+                    format_args!("too many connections ({MAX_CONNS}); refusing new ones"),
+                );
                 continue;
             }
             let Some(si) = self.client_session_for_new_stream() else {
@@ -671,6 +684,17 @@ impl Driver {
             self.mark(si);
         }
         self.still_ready.push(token(K_LISTEN_LOCAL, 0));
+    }
+
+    /// Logs that a limit was hit, at most every 10 s per limit.
+    fn warn_limit(&mut self, which: Limit, msg: std::fmt::Arguments<'_>) {
+        let last = &mut self.limit_warned[which as usize];
+        if last.map_or(true, |t| {
+            self.now.duration_since(t) >= Duration::from_secs(10)
+        }) {
+            warn!("{msg}");
+            *last = Some(self.now);
+        }
     }
 
     /// Out of file descriptors (or another accept error): the pending connection stays in the
@@ -920,7 +944,10 @@ impl Driver {
     fn new_server_session(&mut self, ui: usize, from: SocketAddr, conv: u32, first: Option<&[u8]>) {
         let now = self.now;
         if self.sessions.len() >= MAX_SERVER_SESSIONS {
-            warn!("session limit ({MAX_SERVER_SESSIONS}) reached; dropping a new peer");
+            self.warn_limit(
+                Limit::Sessions,
+                format_args!("session limit ({MAX_SERVER_SESSIONS}) reached; dropping new peers"),
+            );
             return;
         }
         let mut tcfg = self.common.tunnel.clone();
@@ -1165,7 +1192,10 @@ impl Driver {
             _ => return,
         };
         if self.conns.len() >= MAX_CONNS {
-            warn!("too many connections; refusing stream {sid}");
+            self.warn_limit(
+                Limit::Conns,
+                format_args!("too many connections ({MAX_CONNS}); refusing new streams"),
+            );
             self.sessions[si].tunnel.close(sid);
             return;
         }
