@@ -1550,9 +1550,16 @@ impl Driver {
     }
 
     fn shutdown(&mut self) {
-        // Flush what the sessions still have queued, then close everything.
+        // Close every stream (an smux FIN each, so the peer closes its side now rather than at
+        // its keep-alive timeout), send what the sessions still have queued, then close.
         let ids: Vec<usize> = self.sessions.iter().map(|(k, _)| k).collect();
         for si in ids.iter().copied() {
+            if let Some(s) = self.sessions.get_mut(si) {
+                let sids: Vec<StreamId> = s.streams.keys().copied().collect();
+                for sid in sids {
+                    s.tunnel.close(sid);
+                }
+            }
             self.session_send(si);
         }
         let socks: Vec<usize> = self.udp.iter().map(|(k, _)| k).collect();
