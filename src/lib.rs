@@ -6,3 +6,5 @@
 pub mod cmd;
 pub mod io;
 pub mod proto;
+#[cfg(test)]
+mod test_clock;

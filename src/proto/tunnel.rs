@@ -453,7 +453,7 @@ mod tests {
     /// conv and `starts_conversation`, which makes the server replace the live session.
     #[test]
     fn our_segment_then_foreign_one_is_dropped_not_foreign() {
-        let now = Instant::now();
+        let now = crate::test_clock::origin();
         let mut cfg = kcptun_config("fast3", false, false);
         cfg.method = Method::Null;
         let mut t = Tunnel::new(&cfg, 7, false, Rng::from_seed([1; 32]), now).unwrap();

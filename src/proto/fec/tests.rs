@@ -1,6 +1,6 @@
 //! Unit tests: the codec against `reed-solomon-erasure`'s own, edge cases and hostile input.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reed_solomon_erasure::galois_8::ReedSolomon;
 
@@ -71,7 +71,7 @@ fn codec_matches_crate_encode_and_reconstruct() {
 
 #[test]
 fn config_errors() {
-    let t = Instant::now();
+    let t = crate::test_clock::origin();
     assert_eq!(
         FecEncoder::new(0, 1, t).unwrap_err(),
         FecConfigError::ZeroShards
@@ -109,7 +109,7 @@ fn paws_values() {
 
 #[test]
 fn encoder_rejects_bad_lengths_and_short_output() {
-    let t = Instant::now();
+    let t = crate::test_clock::origin();
     let mut enc = FecEncoder::new(1, 1, t).unwrap();
     let mut short = [0u8; 7];
     assert_eq!(enc.encode(t, &mut short), 0);
@@ -131,7 +131,7 @@ fn encoder_rejects_bad_lengths_and_short_output() {
 
 #[test]
 fn skip_rule_counts_from_construction_and_previous_call() {
-    let t = Instant::now();
+    let t = crate::test_clock::origin();
     // ds = 1: the first packet's gap is measured from construction.
     let mut enc = FecEncoder::new(1, 2, t).unwrap();
     let mut p = vec![0u8; 30];
@@ -148,7 +148,7 @@ fn skip_rule_counts_from_construction_and_previous_call() {
 
 #[test]
 fn encoder_wraps_at_paws() {
-    let t = Instant::now();
+    let t = crate::test_clock::origin();
     let enc = FecEncoder::new(2, 1, t).unwrap().with_next_seqid(u32::MAX);
     assert_eq!(enc.next_seqid(), u32::MAX % paws(3));
     let mut enc = enc.with_next_seqid(paws(3) - 3);

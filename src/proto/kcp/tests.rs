@@ -144,7 +144,7 @@ fn clock_and_sn_wrap() {
 
 #[test]
 fn rto_retransmit_at_the_right_ms_normal() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::origin();
     let mut k = Kcp::new(CONV, &cfg("normal", (0, 0, 0, 0), 200), t0);
     assert_eq!(k.send(b"hello"), 5);
     assert_eq!(pushes(&drain(&mut k, t0)), vec![0]);
@@ -157,7 +157,7 @@ fn rto_retransmit_at_the_right_ms_normal() {
 
 #[test]
 fn rto_backoff_half_with_nodelay() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::origin();
     let mut k = Kcp::new(CONV, &cfg("fast3", (0, 0, 0, 0), 200), t0);
     k.send(b"x");
     assert_eq!(pushes(&drain(&mut k, t0)), vec![0]);
@@ -168,7 +168,7 @@ fn rto_backoff_half_with_nodelay() {
 
 #[test]
 fn fast_resend_after_duplicate_acks_then_counts_only_later_segments() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::origin();
     let mut k = Kcp::new(CONV, &cfg("normal", (0, 0, 0, 0), 100), t0); // mss 76
     assert_eq!(k.send(&[7u8; 76 * 4]), 304);
     assert_eq!(pushes(&drain(&mut k, t0)), vec![0, 1, 2, 3]);
@@ -209,7 +209,7 @@ fn fast_resend_after_duplicate_acks_then_counts_only_later_segments() {
 
 #[test]
 fn early_retransmit_only_without_new_segments() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::origin();
     let mut k = Kcp::new(CONV, &cfg("normal", (0, 0, 0, 0), 100), t0);
     k.send(&[1u8; 76 * 3]);
     assert_eq!(pushes(&drain(&mut k, t0)), vec![0, 1, 2]);
@@ -229,7 +229,7 @@ fn early_retransmit_only_without_new_segments() {
 
 #[test]
 fn window_probe_when_remote_window_is_zero() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::origin();
     let mut k = Kcp::new(CONV, &cfg("normal", (0, 0, 0, 0), 200), t0);
     k.handle_packet(t0, &acks(&[], 0, 0), false).unwrap();
     assert_eq!(k.rmt_wnd(), 0);
@@ -260,7 +260,7 @@ fn window_probe_when_remote_window_is_zero() {
 
 #[test]
 fn wask_is_answered_with_wins_and_full_queue_reopens_with_wins() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::origin();
     let mut c = cfg("normal", (0, 0, 0, 0), 200);
     c.rcv_wnd = 4;
     let mut k = Kcp::new(CONV, &c, t0);
@@ -307,7 +307,7 @@ fn wask_is_answered_with_wins_and_full_queue_reopens_with_wins() {
 
 #[test]
 fn una_and_ack_bookkeeping() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::origin();
     let mut k = Kcp::new(CONV, &cfg("normal", (0, 0, 0, 0), 100), t0);
     k.send(&[3u8; 76 * 5]);
     assert_eq!(pushes(&drain(&mut k, t0)), vec![0, 1, 2, 3, 4]);
@@ -351,7 +351,7 @@ fn una_and_ack_bookkeeping() {
 
 #[test]
 fn rtt_estimator_known_samples() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::origin();
     let mut k = Kcp::new(CONV, &cfg("fast3", (0, 0, 0, 0), 200), t0);
     let mut sample = |now_ms: u64, rtt: u32| {
         let ts = now_ms as u32 - rtt;
@@ -382,7 +382,7 @@ fn rtt_estimator_known_samples() {
 
 #[test]
 fn congestion_window_growth_and_halving() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::origin();
     // manual: nodelay 0, interval 10, resend 2, nc 0 (congestion control on).
     let mut k = Kcp::new(CONV, &cfg("manual", (0, 10, 2, 0), 100), t0);
     k.send(&[5u8; 76 * 30]);
@@ -423,7 +423,7 @@ fn congestion_window_growth_and_halving() {
 
 #[test]
 fn poll_transmit_is_resumable() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::origin();
     let mut c = cfg("normal", (0, 0, 0, 0), 100);
     c.snd_wnd = 64;
     let mut k = Kcp::new(CONV, &c, t0);
@@ -451,7 +451,7 @@ fn poll_transmit_is_resumable() {
 
 #[test]
 fn idle_session_has_no_timer_and_keeps_its_phase() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::origin();
     let mut k = Kcp::new(CONV, &cfg("normal", (0, 0, 0, 0), 200), t0);
     assert_eq!(k.poll_timeout(), None);
     k.handle_timeout(at(t0, 1000));
@@ -478,7 +478,7 @@ fn idle_session_has_no_timer_and_keeps_its_phase() {
 
 #[test]
 fn set_config_after_creation_keeps_data() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::origin();
     // Created with kcp-go's defaults (as the server's sessions are), configured later.
     let mut k = Kcp::new(CONV, &KcpConfig::default(), t0);
     assert_eq!(k.mss(), 1376);
@@ -511,7 +511,7 @@ fn set_config_after_creation_keeps_data() {
 
 #[test]
 fn immediate_ack_flushes_and_recovered_packets() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::origin();
     // ack_nodelay: every input with pending ACKs flushes them at once (ACK-only).
     let mut c = cfg("normal", (0, 0, 0, 0), 200);
     c.ack_nodelay = true;
@@ -555,7 +555,7 @@ fn immediate_ack_flushes_and_recovered_packets() {
 
 #[test]
 fn packing_respects_mtu() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::origin();
     let mut c = cfg("normal", (0, 0, 0, 0), 200);
     c.rcv_wnd = 64;
     let mut k = Kcp::new(CONV, &c, t0);
@@ -576,7 +576,7 @@ fn packing_respects_mtu() {
 
 #[test]
 fn hostile_datagrams_return_errors() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::origin();
     let mut k = Kcp::new(CONV, &cfg("fast", (0, 0, 0, 0), 1400), t0);
     assert_eq!(
         k.handle_packet(t0, &[0u8; 10], false),
@@ -637,7 +637,7 @@ fn header_strategy() -> impl Strategy<Value = Vec<u8>> {
 proptest! {
     #[test]
     fn random_bytes_never_panic(dgrams in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..200), 1..20)) {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::origin();
         let mut k = Kcp::new(CONV, &cfg("fast3", (0, 0, 0, 0), 200), t0);
         k.send(&[1u8; 1000]);
         for (i, d) in dgrams.iter().enumerate() {
@@ -652,7 +652,7 @@ proptest! {
 
     #[test]
     fn random_valid_headers_never_panic(segs in prop::collection::vec(header_strategy(), 1..40)) {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::origin();
         let mut k = Kcp::new(CONV, &cfg("manual", (0, 10, 1, 0), 200), t0);
         k.send(&[1u8; 3000]);
         drain(&mut k, t0);
@@ -695,7 +695,7 @@ impl Link {
 }
 
 fn transfer(mode: &str, total: usize, seed: u8) {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::origin();
     let mut c = KcpConfig::from_mode(mode, (0, 0, 0, 0));
     c.mtu = 1350;
     c.snd_wnd = 128;
@@ -800,7 +800,7 @@ proptest! {
         sends in prop::collection::vec(1u64..30, 1..12),
         dgrams in prop::collection::vec(prop::collection::vec((0u32..50, 0u64..400), 1..10), 1..6),
     ) {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::origin();
         let mut c = cfg("manual", (0, 5000, 3, 1), 100);
         c.snd_wnd = 64;
         let mut k = Kcp::new(CONV, &c, t0);
@@ -840,7 +840,7 @@ proptest! {
 #[ignore]
 fn throughput_lossless() {
     let total = 200 * 1024 * 1024;
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::origin();
     let mut c = KcpConfig::from_mode("fast3", (0, 0, 0, 0));
     c.mtu = 1350;
     c.snd_wnd = 1024;
@@ -853,7 +853,7 @@ fn throughput_lossless() {
     let mut rbuf = vec![0u8; 64 * 1024];
     let (mut ab, mut ba): (Vec<Vec<u8>>, Vec<Vec<u8>>) = (Vec::new(), Vec::new());
     let mut ms = 0u64;
-    let wall = std::time::Instant::now();
+    let wall = crate::test_clock::wall();
     while got < total {
         let now = at(t0, ms);
         for d in ab.drain(..) {
@@ -897,7 +897,7 @@ fn throughput_lossless() {
 
 #[test]
 fn peer_reset_is_una_zero_on_an_established_session_only() {
-    let t0 = Instant::now();
+    let t0 = crate::test_clock::origin();
     let mut c = cfg("fast3", (0, 0, 0, 0), 100);
     c.snd_wnd = 128;
     c.rcv_wnd = 128;

@@ -772,7 +772,7 @@ mod tests {
 
     #[test]
     fn buffers_shrink_after_a_burst() {
-        let now = Instant::now();
+        let now = crate::test_clock::origin();
         let mut c = cfg(Some(Version::V1));
         c.max_frame_size = 65535;
         let mut s = Session::new(c, false, now);
@@ -806,7 +806,7 @@ mod tests {
 
     #[test]
     fn send_window_counters_wrap() {
-        let now = Instant::now();
+        let now = crate::test_clock::origin();
         let mut s = Session::new(cfg(Some(Version::V2)), true, now);
         let id = s.open().unwrap();
         drain(&mut s, now);
@@ -830,7 +830,7 @@ mod tests {
 
     #[test]
     fn receive_window_check_wraps() {
-        let now = Instant::now();
+        let now = crate::test_clock::origin();
         let mut c = cfg(Some(Version::V2));
         c.max_stream_buffer = 1000;
         let mut s = Session::new(c, false, now);
@@ -852,7 +852,7 @@ mod tests {
 
     #[test]
     fn closed_stream_does_not_linger_behind_a_closed_window() {
-        let now = Instant::now();
+        let now = crate::test_clock::origin();
         let mut s = Session::new(cfg(Some(Version::V2)), true, now);
         let id = s.open().unwrap();
         s.streams.get_mut(&id).unwrap().peer_window = 10;
@@ -876,7 +876,7 @@ mod tests {
 
     #[test]
     fn close_in_the_middle_of_a_frame() {
-        let now = Instant::now();
+        let now = crate::test_clock::origin();
         let mut s = Session::new(cfg(Some(Version::V1)), false, now);
         s.handle_input(
             now,
@@ -901,7 +901,7 @@ mod tests {
 
     #[test]
     fn client_ids_and_overflow() {
-        let now = Instant::now();
+        let now = crate::test_clock::origin();
         let mut s = Session::new(cfg(Some(Version::V2)), true, now);
         assert_eq!(s.open(), Ok(3));
         assert_eq!(s.open(), Ok(5));
@@ -913,7 +913,7 @@ mod tests {
 
     #[test]
     fn keepalive_nop_and_timeout() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::origin();
         let mut c = cfg(Some(Version::V1));
         c.keepalive = Duration::from_secs(10);
         c.keepalive_timeout = Duration::from_secs(30);
@@ -940,7 +940,7 @@ mod tests {
 
     #[test]
     fn keepalive_clamped_to_timeout() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::origin();
         let mut c = cfg(Some(Version::V2));
         c.keepalive = Duration::from_secs(60);
         assert_eq!(
@@ -953,7 +953,7 @@ mod tests {
 
     #[test]
     fn no_timeout_while_paused_by_budget() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::origin();
         let mut c = cfg(Some(Version::V1));
         c.max_receive_buffer = 4;
         let mut s = Session::new(c, false, t0);
