@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use kcptun::proto::smux::{
@@ -12,18 +11,6 @@ use kcptun::proto::smux::{
 };
 use proptest::prelude::*;
 use serde_json::Value;
-
-/// `common::load`, falling back to `/work/<x>/../shared` when the repository is a worktree one
-/// level deeper (`/work/wt/<name>`) than the checkout `common` expects.
-fn load(name: &str) -> Value {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    if manifest.join("../shared/protocol/vectors").is_dir() {
-        return common::load(name);
-    }
-    let p = manifest.join("../../shared/protocol/vectors").join(name);
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&text).expect("JSON")
-}
 
 const BIG: usize = HEADER_LEN + 65535;
 
@@ -83,7 +70,7 @@ fn read_all(s: &mut Session, id: StreamId) -> (Vec<u8>, bool) {
 
 #[test]
 fn examples_encode_and_decode_byte_exact() {
-    let v = load("smux.json");
+    let v = common::load("smux.json");
     let examples = v["examples"].as_array().unwrap();
     assert_eq!(examples.len(), 9);
     for ex in examples {
@@ -118,7 +105,7 @@ fn examples_encode_and_decode_byte_exact() {
 /// Frames produced by our own sessions for the same events equal the golden examples.
 #[test]
 fn examples_produced_by_session() {
-    let v = load("smux.json");
+    let v = common::load("smux.json");
     let ex: Vec<Vec<u8>> = frames_hex(&v["examples"]);
     for (ver, base) in [(Version::V1, 0), (Version::V2, 4)] {
         let t0 = Instant::now();
@@ -199,7 +186,7 @@ fn run_server(sess: &Value, version: Option<Version>, chunk: usize) -> Vec<Vec<u
 
 #[test]
 fn captured_sessions_server_side() {
-    let v = load("smux.json");
+    let v = common::load("smux.json");
     for sess in v["sessions"].as_array().unwrap() {
         let ver = ver_of(sess["version"].as_u64().unwrap());
         let want: Vec<Vec<u8>> = frames_hex(&sess["server_to_client_frames"])
@@ -231,7 +218,7 @@ fn captured_sessions_server_side() {
 
 #[test]
 fn captured_sessions_client_side() {
-    let v = load("smux.json");
+    let v = common::load("smux.json");
     for sess in v["sessions"].as_array().unwrap() {
         let ver = ver_of(sess["version"].as_u64().unwrap());
         let want: Vec<Vec<u8>> = frames_hex(&sess["client_to_server_frames"]);

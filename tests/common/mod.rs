@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-/// `../shared/protocol/vectors` beside the repository (CI lays `shared/` there too).
+/// `tests/vectors/`: the Go-produced vectors, kept in the repository (see its README.md).
 pub fn vectors_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/protocol/vectors");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
     assert!(
         dir.is_dir(),
-        "test vectors not found at {}: check out the project's shared/ folder beside the repository",
+        "test vectors not found at {}: the repository's tests/vectors/ folder is missing",
         dir.display()
     );
     dir
