@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use log::warn;
+use log::{info, warn};
 
 use super::settings::{ClientSettings, CommonSettings, ServerSettings, StreamAddr};
 use super::RunError;
@@ -153,12 +153,27 @@ fn run_driver(mut d: Driver, c: &CommonSettings) -> Result<(), RunError> {
     r
 }
 
+/// Raises the open-files soft limit to the hard one, with one log line when it changes.
+fn raise_nofile() {
+    match daemon::raise_nofile() {
+        daemon::NofileRaise::Raised { from, to } => {
+            info!("open-files limit raised from {from} to {to} (the hard limit)")
+        }
+        daemon::NofileRaise::Unchanged(_) => {}
+        daemon::NofileRaise::Failed { soft, err } => {
+            warn!("cannot raise the open-files limit above {soft}: {err}")
+        }
+    }
+}
+
 /// Runs a client until SIGTERM/SIGINT.
 pub fn run_client(s: &ClientSettings) -> Result<(), RunError> {
+    raise_nofile();
     run_driver(client_driver(s)?, &s.common)
 }
 
 /// Runs a server until SIGTERM/SIGINT.
 pub fn run_server(s: &ServerSettings) -> Result<(), RunError> {
+    raise_nofile();
     run_driver(server_driver(s)?, &s.common)
 }

@@ -3,6 +3,7 @@
 pub mod daemon;
 pub mod driver;
 pub mod net;
+pub mod ratelog;
 pub mod relay;
 pub mod report;
 pub mod signals;

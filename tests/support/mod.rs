@@ -224,6 +224,11 @@ impl Proc {
         )
     }
 
+    /// Everything the process wrote so far.
+    pub fn full_log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
     /// Kills and reaps the process now.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

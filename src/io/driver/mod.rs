@@ -31,6 +31,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use super::net::{self, BindError};
+use super::ratelog::RateLog;
 use super::relay::{Conn, Local};
 use super::report::Reporter;
 use super::signals::{Signal, Signals};
@@ -220,8 +221,6 @@ enum Role {
         unreachable: bool,
         /// Session setup failed (resolve, socket): no retry before this instant; next back-off.
         backoff: Option<(Instant, Duration)>,
-        /// Last time an accept error was logged (logged at most every 10 s).
-        accept_warned: Option<Instant>,
     },
     Server {
         cfg: ServerConfig,
@@ -260,8 +259,8 @@ pub struct Driver {
     stopping: bool,
     /// `--ctl`: the control socket answering `kcptun snmp`.
     ctl: Option<UnixListener>,
-    /// When each limit was last reported (a flood must not flood the log too).
-    limit_warned: [Option<Instant>; 2],
+    /// Warnings a flood can trigger, at most one line per cause per second.
+    ratelog: RateLog,
     /// Control connections waiting for their request line (bounded by `MAX_CTL_PENDING`).
     ctl_conns: Slab<(mio::net::UnixStream, Instant)>,
     started: Instant,
@@ -269,12 +268,6 @@ pub struct Driver {
 
 /// Datagrams read per socket per turn before other sources get their turn.
 const UDP_BUDGET: usize = 256;
-/// Limits whose hits are logged at most every 10 s.
-#[derive(Clone, Copy)]
-enum Limit {
-    Conns = 0,
-    Sessions = 1,
-}
 
 /// Control connections awaiting their request at most.
 const MAX_CTL_PENDING: usize = 16;
@@ -313,7 +306,7 @@ impl Driver {
             reporter,
             stopping: false,
             ctl: None,
-            limit_warned: [None; 2],
+            ratelog: RateLog::new(),
             ctl_conns: Slab::new(),
             started: now,
         }
@@ -361,7 +354,6 @@ impl Driver {
                 remote_cache: None,
                 unreachable: false,
                 backoff: None,
-                accept_warned: None,
             },
             poll,
             signals,

@@ -61,8 +61,9 @@ impl Driver {
     ) {
         let now = self.now;
         if self.sessions.len() >= MAX_SERVER_SESSIONS {
-            self.warn_limit(
-                Limit::Sessions,
+            self.ratelog.warn(
+                self.now,
+                "too many sessions",
                 format_args!("session limit ({MAX_SERVER_SESSIONS}) reached; dropping new peers"),
             );
             return;
@@ -74,7 +75,8 @@ impl Driver {
         let tunnel = match Tunnel::new(&tcfg, conv, false, self.rng.fork(), now) {
             Ok(t) => t,
             Err(e) => {
-                warn!("session: {e}");
+                self.ratelog
+                    .warn(self.now, "new session", format_args!("session: {e}"));
                 return;
             }
         };
@@ -139,8 +141,9 @@ impl Driver {
             _ => return,
         };
         if self.conns.len() >= MAX_CONNS {
-            self.warn_limit(
-                Limit::Conns,
+            self.ratelog.warn(
+                self.now,
+                "too many connections",
                 format_args!("too many connections ({MAX_CONNS}); refusing new streams"),
             );
             self.sessions[si].tunnel.close(sid);
@@ -162,9 +165,13 @@ impl Driver {
                 self.sync_conn(ci);
             }
             Err(e) => {
-                warn!(
-                    "connect to target {}: {e}; closing stream {sid}",
-                    display_target(&target)
+                self.ratelog.warn(
+                    self.now,
+                    "connect to target",
+                    format_args!(
+                        "connect to target {}: {e}; closing stream {sid}",
+                        display_target(&target)
+                    ),
                 );
                 self.sessions[si].tunnel.close(sid);
             }

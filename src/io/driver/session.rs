@@ -20,7 +20,8 @@ impl Driver {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    warn!("udp recv: {e}");
+                    self.ratelog
+                        .warn(self.now, "udp recv", format_args!("udp recv: {e}"));
                     break;
                 }
             };
@@ -123,7 +124,8 @@ impl Driver {
         };
         if !sock.tx.is_empty() {
             if let Err(e) = sock.sock.send_batch(&mut sock.tx) {
-                warn!("udp send: {e}");
+                self.ratelog
+                    .warn(self.now, "udp send", format_args!("udp send: {e}"));
                 sock.tx.clear();
             }
         }
@@ -248,8 +250,10 @@ impl Driver {
         }
     }
 
-    /// Once a second: the snmplog reporter (it sums the counters only when it writes a row).
+    /// Once a second: rate-limited warnings left out, the snmplog reporter (it sums the counters
+    /// only when it writes a row).
     pub(super) fn tick(&mut self) {
+        self.ratelog.flush(self.now);
         if self.reporter.is_enabled() {
             let snap = self.snapshot();
             self.reporter.tick(&snap);
