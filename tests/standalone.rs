@@ -28,7 +28,11 @@ fn files() -> Vec<PathBuf> {
     let mut all = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
-        for e in std::fs::read_dir(root().join(&rel)).into_iter().flatten().flatten() {
+        for e in std::fs::read_dir(root().join(&rel))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let name = e.file_name();
             if name == "target" || name == ".git" {
                 continue;
@@ -105,7 +109,10 @@ fn every_relative_markdown_link_resolves() {
             }
         }
     }
-    assert!(checked >= 3, "only {checked} relative links found: is the scan broken?");
+    assert!(
+        checked >= 3,
+        "only {checked} relative links found: is the scan broken?"
+    );
     assert!(bad.is_empty(), "broken links:\n{}", bad.join("\n"));
 }
 

@@ -2,8 +2,9 @@
 //!
 //! [`Kcp`] turns a byte stream into KCP segments (stream mode, `frg` always 0) and back, with
 //! kcp-go's retransmission rules: cumulative `una` plus selective ACKs, the "bufferbloat" ACK
-//! filter, fast retransmit locked until the next RTO, early retransmit, RTO back-off, the RTT
-//! estimator with the 1/32 variant, window probing and optional congestion control (SPEC §4).
+//! filter, fast retransmit whose duplicate-ACK count restarts after each resend (the 2021 rule),
+//! early retransmit, RTO back-off, the RTT estimator with the 1/32 variant, window probing and
+//! optional congestion control (SPEC §4).
 //!
 //! Invariants: `snd_buf` holds exactly the segments numbered `snd_una..snd_nxt`, in order, so an
 //! ACK finds its segment at index `sn - snd_una`; `snd_queue + snd_buf` never exceeds `snd_wnd`
