@@ -1,5 +1,5 @@
 //! The repository stands alone: a fresh clone has everything its tests, CI and documents refer
-//! to. No tracked file points outside the repository (`../shared`), and every relative link in a
+//! to. No tracked file points outside the repository (a folder beside the clone), and every relative link in a
 //! Markdown file resolves to a file or folder that exists.
 
 use std::path::{Path, PathBuf};
