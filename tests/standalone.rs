@@ -1,6 +1,6 @@
 //! The repository stands alone: a fresh clone has everything its tests, CI and documents refer
-//! to. No tracked file points outside the repository (a folder beside the clone), and every relative link in a
-//! Markdown file resolves to a file or folder that exists.
+//! to. No tracked file points at a folder beside the clone, and every relative link in a Markdown
+//! file resolves to a file or folder that exists.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
