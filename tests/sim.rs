@@ -49,3 +49,33 @@ fn same_seed_same_run() {
     assert_eq!(a.retrans_segs, b.retrans_segs);
     assert_eq!(a.datagrams, b.datagrams);
 }
+
+/// Long paths with windows 1024: one stream keeps KCP's window full. Figures are virtual-time,
+/// so they are exact and repeatable: 40 ms clean 94 %, 40 ms with 2 % loss 90 %, 100 ms clean
+/// 94 % of the window ceiling (they were 79 % before the application loop drained like the event
+/// loop and the receiver sent its smux window updates every quarter window).
+#[test]
+fn long_paths_fill_the_window() {
+    println!("{}  ceiling  fraction", sim::Report::header());
+    for s in sim::long_path_grid(32 << 20) {
+        let r = sim::run(&s, Instant::now()).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+        let f = r.ceiling_fraction();
+        println!("{}  {:>7.2}  {:>7.3}", r.row(), r.window_ceiling_mbs, f);
+        assert!(f <= 1.0, "{}: goodput above what the window allows", s.name);
+        let rtt_ms = (s.up.delay + s.down.delay).as_millis();
+        let want = if s.up.loss == 0.0 {
+            0.90
+        } else if rtt_ms == 40 && s.up.loss <= 0.02 {
+            0.88
+        } else {
+            0.40
+        };
+        assert!(
+            f >= want,
+            "{}: {:.1} % of the window ceiling, want at least {:.0} %",
+            s.name,
+            f * 100.0,
+            want * 100.0
+        );
+    }
+}

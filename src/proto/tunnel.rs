@@ -169,6 +169,11 @@ impl Tunnel {
     }
 
     /// The KCP conversation id.
+    /// The KCP state machine underneath (read-only: windows, RTT, queues).
+    pub fn kcp(&self) -> &Kcp {
+        &self.kcp
+    }
+
     pub fn conv(&self) -> u32 {
         self.kcp.conv()
     }
