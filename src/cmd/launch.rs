@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use log::warn;
 
-use super::settings::{ClientSettings, CommonSettings, ServerSettings, StreamAddr};
+use super::endpoint::StreamAddr;
+use super::settings::{ClientSettings, CommonSettings, ServerSettings};
 use super::RunError;
 use crate::io::daemon::{self, PidFile};
 use crate::io::driver::{ClientConfig, CommonConfig, Driver, LocalAddr, ServerConfig};

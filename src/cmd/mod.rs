@@ -12,8 +12,10 @@
 mod args;
 pub mod bench;
 mod config;
+mod endpoint;
 mod error;
 pub mod launch;
+mod printout;
 mod settings;
 pub mod snmp;
 
@@ -25,10 +27,12 @@ use clap::Parser;
 
 pub use args::{BenchArgs, BenchCmd, BenchCryptArgs, BenchFecArgs, BenchTunnelArgs, SnmpArgs};
 pub use error::{CliError, RunError};
+pub use endpoint::{parse_endpoint, parse_stream_addr, Endpoint, StreamAddr};
+pub use printout::{
+    client_settings_lines, log_client_settings, log_server_settings, server_settings_lines,
+};
 pub use settings::{
-    check_crypt, client_settings_lines, log_client_settings, log_server_settings, parse_endpoint,
-    parse_stream_addr, server_settings_lines, ClientSettings, CommonSettings, Endpoint, Mode,
-    NoDelay, ServerSettings, StreamAddr, MTU_MAX, MTU_MIN,
+    check_crypt, ClientSettings, CommonSettings, Mode, NoDelay, ServerSettings, MTU_MAX, MTU_MIN,
 };
 
 /// What the command line asks for.
