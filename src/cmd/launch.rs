@@ -91,6 +91,8 @@ fn common_config(c: &CommonSettings, smuxver: Option<u8>) -> Result<CommonConfig
         snmplog: c.snmplog.as_ref().map(|p| p.display().to_string()),
         snmpperiod: c.snmpperiod,
         ctl: c.ctl.clone(),
+        metrics: c.metrics.clone(),
+        watch_parent: c.plugin,
         qpp,
         ratelimit: c.ratelimit,
     })

@@ -45,6 +45,13 @@ fn common_lines(c: &CommonSettings, out: &mut Vec<String>) {
     out.push(format!("log: {}", p(&c.log)));
     out.push(format!("quiet: {}", c.quiet));
     out.push(format!("ctl: {}", p(&c.ctl)));
+    out.push(format!(
+        "metrics: {}",
+        c.metrics.as_deref().unwrap_or_default()
+    ));
+    if c.plugin {
+        out.push("plugin: SIP003 (addresses from SS_REMOTE_*/SS_LOCAL_*)".to_string());
+    }
     out.push(format!("config: {}", p(&c.config)));
 }
 

@@ -120,6 +120,12 @@ pub struct CommonSettings {
     pub quiet: bool,
     /// Control socket path.
     pub ctl: Option<PathBuf>,
+    /// `--metrics`: `host:port` (brackets around IPv6; empty host = every address) serving
+    /// Prometheus' `GET /metrics`.
+    pub metrics: Option<String>,
+    /// Started by shadowsocks as a SIP003 plugin (addresses from `SS_*`): stop when the parent
+    /// process goes away.
+    pub plugin: bool,
     pub daemon: bool,
     pub pidfile: Option<PathBuf>,
     /// The config file that was merged, if any.
@@ -528,6 +534,13 @@ impl<'a> Vals<'a> {
         let closewait = self.secs("closewait", 0)?;
         let halfclose = self.secs("halfclose", 0)?;
         let snmpperiod = self.secs("snmpperiod", 1)?;
+        let metrics = match self.str("metrics") {
+            m if m.is_empty() => None,
+            m => {
+                let e = parse_endpoint(&m, false).map_err(|e| self.addr_err("metrics", e))?;
+                Some(e.with_port(e.port_min))
+            }
+        };
         Ok(CommonSettings {
             key: self.str("key"),
             crypt,
@@ -556,6 +569,8 @@ impl<'a> Vals<'a> {
             log: self.opt_path("log"),
             quiet: self.bool("quiet"),
             ctl: self.opt_path("ctl"),
+            metrics,
+            plugin: false,
             daemon: self.bool("daemon"),
             pidfile: self.opt_path("pidfile"),
             config: self.file.map(|f| f.path.clone()),

@@ -15,6 +15,7 @@
 mod client;
 mod conn;
 mod ctl;
+mod metrics;
 mod server;
 mod session;
 
@@ -61,6 +62,10 @@ pub struct CommonConfig {
     pub snmplog: Option<String>,
     pub snmpperiod: Duration,
     pub ctl: Option<PathBuf>,
+    /// `--metrics`: `host:port` serving Prometheus' `GET /metrics`.
+    pub metrics: Option<String>,
+    /// SIP003 plugin mode: stop (as on SIGTERM) once the parent process is gone.
+    pub watch_parent: bool,
     /// `--QPP`: the pads (built once) and the raw key that seeds each stream direction's PRNG.
     pub qpp: Option<(Arc<Qpp>, Vec<u8>)>,
     /// `--ratelimit`: bytes per second per session (datagram bytes, FEC and crypto included); 0 = off.
@@ -161,6 +166,7 @@ const K_LISTEN_LOCAL: usize = 1;
 const K_UDP: usize = 2;
 const K_CONN: usize = 4;
 const K_CTL: usize = 5;
+const K_METRICS: usize = 6;
 
 fn token(kind: usize, idx: usize) -> Token {
     Token(idx << 3 | kind)
@@ -173,6 +179,8 @@ enum TimerKey {
     Tick,
     /// Retry accepting after an accept error.
     Accept,
+    /// A `--metrics` connection ran out of time.
+    Metrics(usize),
 }
 
 /// A UDP socket of the loop with its send batch.
@@ -265,6 +273,11 @@ pub struct Driver {
     /// Control connections waiting for their request line (bounded by `MAX_CTL_PENDING`).
     ctl_conns: Slab<(mio::net::UnixStream, Instant)>,
     started: Instant,
+    /// `--metrics` listener and its connections (bounded by `MAX_METRICS_CONNS`).
+    metrics: Option<TcpListener>,
+    metrics_conns: Slab<metrics::MetricsConn>,
+    /// Plugin mode: the parent process id seen at start (a change means it is gone).
+    parent: Option<u32>,
 }
 
 /// Datagrams read per socket per turn before other sources get their turn.
@@ -291,6 +304,7 @@ impl Driver {
     fn base(common: CommonConfig, role: Role, poll: Poll, signals: Signals, rng: Rng) -> Self {
         let now = Instant::now();
         let reporter = Reporter::new(common.snmplog.clone(), common.snmpperiod);
+        let parent = common.watch_parent.then(std::os::unix::process::parent_id);
         Driver {
             poll,
             role,
@@ -316,6 +330,9 @@ impl Driver {
             limit_warned: [None; 2],
             ctl_conns: Slab::new(),
             started: now,
+            metrics: None,
+            metrics_conns: Slab::new(),
+            parent,
         }
     }
 
@@ -368,6 +385,7 @@ impl Driver {
             Self::os_rng(),
         );
         d.open_ctl()?;
+        d.open_metrics()?;
         Ok(d)
     }
 
@@ -412,6 +430,7 @@ impl Driver {
             d.add_sock(sock, None)?;
         }
         d.open_ctl()?;
+        d.open_metrics()?;
         Ok(d)
     }
 
@@ -492,6 +511,8 @@ impl Driver {
             K_CONN => self.on_conn(idx),
             K_CTL if idx == 0 => self.on_ctl(),
             K_CTL => self.on_ctl_conn(idx - 1),
+            K_METRICS if idx == 0 => self.on_metrics_accept(),
+            K_METRICS => self.on_metrics_conn(idx - 1),
             _ => {}
         }
     }
