@@ -715,10 +715,17 @@ pub fn transfer(dest: impl Into<Dest>, up: u64, down: u64) -> Result<Stats, Stri
 
 pub fn transfer_with(dest: impl Into<Dest>, up: u64, down: u64, o: Opts) -> Result<Stats, String> {
     let dest = dest.into();
+    let conn = Conn::connect(&dest, o.idle).map_err(|e| format!("connect {dest}: {e}"))?;
+    transfer_over(conn, up, down, o)
+}
+
+/// [`transfer_with`] on a connection already open to the target (e.g. through a SOCKS5 proxy).
+pub fn transfer_over(conn: Conn, up: u64, down: u64, o: Opts) -> Result<Stats, String> {
     let t0 = Instant::now();
     let end = t0 + o.deadline;
     let seed = next_seed();
-    let conn = Conn::connect(&dest, o.idle).map_err(|e| format!("connect {dest}: {e}"))?;
+    conn.set_timeouts(o.idle)
+        .map_err(|e| format!("socket timeouts: {e}"))?;
     let mut w = conn.try_clone().map_err(|e| format!("clone: {e}"))?;
     let mut r = conn;
     let half = o.half_close;
