@@ -187,45 +187,30 @@ fn through_shadowsocks(host: &str, target: &Target) {
     let server_opts = format!("server;{key_opt};crypt=aes-128;mode=fast3;nocomp;mtu=1400");
     let client_opts = format!("{key_opt};crypt=aes-128;mode=fast3;nocomp;mtu=1400;conn=2");
     let plugin = ours().display().to_string();
-    let mut ss_server = Proc::spawn(
-        "ss-server",
-        Path::new(SS_SERVER),
-        &strs(&[
+    let server_port_s = server_port.to_string();
+    // ss-server and ss-local share every flag but their own listen address and plugin options.
+    let ss = |name: &str, prog: &str, own: &[&str], opts: &str| {
+        let mut args = vec![
             "-s",
             host,
             "-p",
-            &server_port.to_string(),
+            &server_port_s,
             "-k",
             "sspass",
             "-m",
             ss_method,
-            "--plugin",
-            &plugin,
-            "--plugin-opts",
-            &server_opts,
-        ]),
-    );
-    let mut ss_local = Proc::spawn(
+        ];
+        args.extend_from_slice(own);
+        args.extend_from_slice(&["--plugin", &plugin, "--plugin-opts", opts]);
+        Proc::spawn(name, Path::new(prog), &strs(&args))
+    };
+    let mut ss_server = ss("ss-server", SS_SERVER, &[], &server_opts);
+    let socks_port_s = socks_port.to_string();
+    let mut ss_local = ss(
         "ss-local",
-        Path::new(SS_LOCAL),
-        &strs(&[
-            "-s",
-            host,
-            "-p",
-            &server_port.to_string(),
-            "-l",
-            &socks_port.to_string(),
-            "-b",
-            host,
-            "-k",
-            "sspass",
-            "-m",
-            ss_method,
-            "--plugin",
-            &plugin,
-            "--plugin-opts",
-            &client_opts,
-        ]),
+        SS_LOCAL,
+        &["-l", &socks_port_s, "-b", host],
+        &client_opts,
     );
     let server_plugin = plugin_of(&mut ss_server);
     let client_plugin = plugin_of(&mut ss_local);
