@@ -29,32 +29,6 @@ fn strs(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-/// Sends `req` raw and returns the whole answer (the server closes after answering).
-fn http_raw(addr: SocketAddr, req: &[u8]) -> Result<String, String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(req).map_err(|e| format!("send: {e}"))?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).map_err(|e| format!("read: {e}"))?;
-    Ok(String::from_utf8_lossy(&out).into_owned())
-}
-
-/// `GET path`: (status line, body).
-fn get(addr: SocketAddr, path: &str) -> Result<(String, String), String> {
-    let text = http_raw(
-        addr,
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )?;
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("no header end in {text:?}"))?;
-    Ok((
-        head.lines().next().unwrap_or("").to_string(),
-        body.to_string(),
-    ))
-}
-
 /// The value of the sample line `name value`.
 fn sample(body: &str, name: &str) -> Option<u64> {
     body.lines()
@@ -147,7 +121,7 @@ impl Pair {
         };
         for a in [server_metrics, client_metrics] {
             let end = Instant::now() + Duration::from_secs(15);
-            while get(a, "/metrics").is_err() {
+            while http_get(a, "/metrics").is_err() {
                 if let Err(e) = check_alive(&mut [&mut p.server, &mut p.client]) {
                     panic!("{e}");
                 }
@@ -168,14 +142,14 @@ fn metrics_endpoint_counts_traffic_and_passes_promtool() {
     require_prometheus();
     let _g = serial();
     let mut p = Pair::start();
-    let (status, before) = get(p.server_metrics, "/metrics").unwrap();
+    let (status, before) = http_get(p.server_metrics, "/metrics").unwrap();
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert_eq!(sample(&before, "kcptun_bytes_received_total"), Some(0));
     if let Err(e) = transfer(p.local, 2 * MIB, 2 * MIB) {
         panic!("transfer: {e}\n{}", p.logs());
     }
     for (who, addr) in [("server", p.server_metrics), ("client", p.client_metrics)] {
-        let (status, body) = get(addr, "/metrics").unwrap();
+        let (status, body) = http_get(addr, "/metrics").unwrap();
         assert_eq!(status, "HTTP/1.1 200 OK", "{who}");
         for name in [
             "kcptun_bytes_sent_total",
@@ -244,12 +218,15 @@ fn metrics_http_is_bounded() {
     let _g = serial();
     let mut p = Pair::start();
     let a = p.server_metrics;
-    let (status, body) = get(a, "/").unwrap();
+    let (status, body) = http_get(a, "/").unwrap();
     assert_eq!(status, "HTTP/1.1 404 Not Found", "{body}");
-    assert_eq!(get(a, "/metrics/x").unwrap().0, "HTTP/1.1 404 Not Found");
-    let r = http_raw(a, b"POST /metrics HTTP/1.1\r\n\r\n").unwrap();
+    assert_eq!(
+        http_get(a, "/metrics/x").unwrap().0,
+        "HTTP/1.1 404 Not Found"
+    );
+    let r = http_send(a, b"POST /metrics HTTP/1.1\r\n\r\n").unwrap();
     assert!(r.starts_with("HTTP/1.1 405 "), "{r}");
-    let r = http_raw(a, b"HEAD /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let r = http_send(a, b"HEAD /metrics HTTP/1.0\r\n\r\n").unwrap();
     assert!(
         r.starts_with("HTTP/1.1 200 OK") && r.ends_with("\r\n\r\n"),
         "{r}"
@@ -257,7 +234,7 @@ fn metrics_http_is_bounded() {
     // a request head larger than 8 KiB is refused, not buffered
     let mut big = b"GET /metrics HTTP/1.1\r\nX: ".to_vec();
     big.resize(9000, b'a');
-    let r = http_raw(a, &big).unwrap_or_default();
+    let r = http_send(a, &big).unwrap_or_default();
     assert!(r.is_empty() || r.starts_with("HTTP/1.1 431 "), "{r}");
     // Idle connections that never send a request: the oldest are dropped to make room, and a
     // scrape is still answered at once.
@@ -265,7 +242,7 @@ fn metrics_http_is_bounded() {
         .map(|_| TcpStream::connect(a).expect("connect idle"))
         .collect();
     std::thread::sleep(Duration::from_millis(200));
-    let (status, body) = get(a, "/metrics").unwrap();
+    let (status, body) = http_get(a, "/metrics").unwrap();
     assert_eq!(status, "HTTP/1.1 200 OK");
     let fds = sample(&body, "process_open_fds").unwrap();
     // the server holds its sockets plus at most 8 scrape connections, not all 40
@@ -319,7 +296,7 @@ fn prometheus_scrapes_the_counters() {
         if let Some(st) = prometheus.exited() {
             panic!("prometheus exited ({st})\n{}", prometheus.log());
         }
-        if let Ok((_, body)) = get(prom, query) {
+        if let Ok((_, body)) = http_get(prom, query) {
             // one result per target, both above the 4 MiB each side received
             let values: Vec<f64> = body
                 .split("\"value\":[")
@@ -341,7 +318,7 @@ fn prometheus_scrapes_the_counters() {
         std::thread::sleep(Duration::from_millis(500));
     }
     // Both targets are up in Prometheus' own view.
-    let (_, up) = get(prom, "/api/v1/query?query=up%7Bjob%3D%22kcptun%22%7D").unwrap();
+    let (_, up) = http_get(prom, "/api/v1/query?query=up%7Bjob%3D%22kcptun%22%7D").unwrap();
     assert_eq!(up.matches("\"value\":[").count(), 2, "{up}");
     assert!(!up.contains("\"0\"]"), "a target is down: {up}");
 }

@@ -175,21 +175,40 @@ fn strs(v: &[&str]) -> Vec<String> {
 }
 
 /// ss-server and ss-local on `host` (an IP literal), each with our binary as plugin; 8 MiB each
-/// way through SOCKS5; then the plugins must leave with their parents.
-fn through_shadowsocks(host: &str, target: &Target) {
+/// way through SOCKS5; the server plugin's `metrics` option; then the plugins must leave with
+/// their parents. `by_name`: the plugins are the symlinks `kcptun-server`/`kcptun-client` (the
+/// role from the name); otherwise the plain binary, a server by its `server` option.
+fn through_shadowsocks(host: &str, target: &Target, by_name: bool) {
     require_ss();
     let _g = serial();
     let server_port = free_port_on(host);
     let socks_port = free_port_on(host);
+    let metrics: SocketAddr = format!("{}:{}", bracket(host), free_port_on(host))
+        .parse()
+        .unwrap();
     let ss_method = "chacha20-ietf-poly1305";
     // The kcptun key holds a ';' and a '\' to exercise SIP003's escapes end to end.
     let key_opt = r"key=k\;cp\\tun";
-    let server_opts = format!("server;{key_opt};crypt=aes-128;mode=fast3;nocomp;mtu=1400");
+    let role = if by_name { "" } else { "server;" };
+    let server_opts =
+        format!("{role}{key_opt};crypt=aes-128;mode=fast3;nocomp;mtu=1400;metrics={metrics}");
     let client_opts = format!("{key_opt};crypt=aes-128;mode=fast3;nocomp;mtu=1400;conn=2");
-    let plugin = ours().display().to_string();
+    let links = TempDir::new("plugin-names");
+    let (server_plugin_path, client_plugin_path) = if by_name {
+        let (s, c) = (links.join("kcptun-server"), links.join("kcptun-client"));
+        std::os::unix::fs::symlink(ours(), &s).unwrap();
+        std::os::unix::fs::symlink(ours(), &c).unwrap();
+        (s, c)
+    } else {
+        (ours(), ours())
+    };
+    let (server_plugin_path, client_plugin_path) = (
+        server_plugin_path.display().to_string(),
+        client_plugin_path.display().to_string(),
+    );
     let server_port_s = server_port.to_string();
     // ss-server and ss-local share every flag but their own listen address and plugin options.
-    let ss = |name: &str, prog: &str, own: &[&str], opts: &str| {
+    let ss = |name: &str, prog: &str, own: &[&str], plugin: &str, opts: &str| {
         let mut args = vec![
             "-s",
             host,
@@ -201,15 +220,22 @@ fn through_shadowsocks(host: &str, target: &Target) {
             ss_method,
         ];
         args.extend_from_slice(own);
-        args.extend_from_slice(&["--plugin", &plugin, "--plugin-opts", opts]);
+        args.extend_from_slice(&["--plugin", plugin, "--plugin-opts", opts]);
         Proc::spawn(name, Path::new(prog), &strs(&args))
     };
-    let mut ss_server = ss("ss-server", SS_SERVER, &[], &server_opts);
+    let mut ss_server = ss(
+        "ss-server",
+        SS_SERVER,
+        &[],
+        &server_plugin_path,
+        &server_opts,
+    );
     let socks_port_s = socks_port.to_string();
     let mut ss_local = ss(
         "ss-local",
         SS_LOCAL,
         &["-l", &socks_port_s, "-b", host],
+        &client_plugin_path,
         &client_opts,
     );
     let server_plugin = plugin_of(&mut ss_server);
@@ -262,6 +288,18 @@ fn through_shadowsocks(host: &str, target: &Target) {
         log.contains("plugin: SIP003"),
         "the server plugin logs its mode to stderr\n{log}"
     );
+    // `metrics=…` among the plugin options: the server plugin counts what it carried.
+    let (status, body) = http_get(metrics, "/metrics").unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    let received = body
+        .lines()
+        .find_map(|l| l.strip_prefix("kcptun_bytes_received_total "))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(
+        received.is_some_and(|v| v >= 8 * MIB),
+        "server plugin metrics after 8 MiB up: {received:?}\n{body}"
+    );
+    assert!(body.contains("role=\"server\""), "{body}");
 
     // Parent gone: ss-local is stopped with SIGTERM (it stops its plugin), ss-server is killed
     // outright (the plugin notices it was reparented).
@@ -311,13 +349,13 @@ fn bracket(host: &str) -> String {
 #[test]
 fn shadowsocks_libev_with_kcptun_plugin_ipv4() {
     let target = Target::start();
-    through_shadowsocks("127.0.0.1", &target);
+    through_shadowsocks("127.0.0.1", &target, false);
 }
 
 #[test]
-fn shadowsocks_libev_with_kcptun_plugin_ipv6() {
+fn shadowsocks_libev_with_kcptun_plugin_ipv6_by_name() {
     let target = Target::start_v6();
-    through_shadowsocks("::1", &target);
+    through_shadowsocks("::1", &target, true);
 }
 
 /// Runs our binary with the SIP003 variables (no shadowsocks) and returns (exit code, stderr).
