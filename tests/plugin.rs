@@ -468,6 +468,24 @@ fn plugin_mode_is_chosen_by_role_and_flags() {
     };
     assert!(!s.common.plugin);
     assert_eq!(s.listen.to_string(), ":5000");
+    // flags given to a plain `kcptun` (shadowsocks-rust's plugin_args) apply, options win
+    let Ok(Cmd::Client(c)) = parse_with(
+        argv(&["kcptun", "--mtu", "1300", "-mode", "fast3"]),
+        None,
+        Some(&env),
+    ) else {
+        panic!("plain kcptun with flags in plugin mode is a client");
+    };
+    assert!(c.common.plugin && c.common.mtu == 1300, "{c:?}");
+    assert_eq!(
+        c.common.mode.name(),
+        "fast2",
+        "SS_PLUGIN_OPTIONS overrides the flag"
+    );
+    assert!(matches!(
+        parse_with(argv(&["kcptun", "-v"]), None, Some(&env)),
+        Ok(Cmd::Version)
+    ));
     // without SS_REMOTE_HOST nothing changes: a bare `kcptun` is still a usage error
     assert!(parse_with(argv(&["kcptun"]), None, None).is_err());
 }

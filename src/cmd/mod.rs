@@ -127,8 +127,13 @@ pub fn parse_with(
         }
         Some(s) => s.to_string(),
         None => {
-            if let (true, Some(env)) = (rest.is_empty(), plugin) {
-                // shadowsocks-libev starts plugins without arguments
+            // shadowsocks-libev starts plugins without arguments; shadowsocks-rust may pass
+            // flags (its plugin_args) to a plain `kcptun`
+            let flags_only = rest.first().and_then(|a| a.to_str()).map_or(true, |a| {
+                a.starts_with('-')
+                    && !["-h", "--help", "-help", "-v", "--version", "-version"].contains(&a)
+            });
+            if let (true, Some(env)) = (flags_only, plugin) {
                 return plugin_command(env, None, rest, key_env);
             }
             if rest.is_empty() {
