@@ -145,9 +145,24 @@ fn metrics_endpoint_counts_traffic_and_passes_promtool() {
     let (status, before) = http_get(p.server_metrics, "/metrics").unwrap();
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert_eq!(sample(&before, "kcptun_bytes_received_total"), Some(0));
-    if let Err(e) = transfer(p.local, 2 * MIB, 2 * MIB) {
+    // Scrapes while data moves are answered, and the counters never go backwards.
+    let local = p.local;
+    let mover = std::thread::spawn(move || transfer(local, 16 * MIB, 16 * MIB));
+    let mut seen = Vec::new();
+    while !mover.is_finished() {
+        let (status, body) = http_get(p.server_metrics, "/metrics").unwrap();
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        seen.push(sample(&body, "kcptun_bytes_received_total").unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if let Err(e) = mover.join().unwrap() {
         panic!("transfer: {e}\n{}", p.logs());
     }
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    eprintln!(
+        "{} scrapes answered during a 16 MiB each-way transfer",
+        seen.len()
+    );
     for (who, addr) in [("server", p.server_metrics), ("client", p.client_metrics)] {
         let (status, body) = http_get(addr, "/metrics").unwrap();
         assert_eq!(status, "HTTP/1.1 200 OK", "{who}");
