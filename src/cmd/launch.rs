@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use log::{info, warn};
 
-use super::settings::{ClientSettings, CommonSettings, ServerSettings, StreamAddr};
+use super::endpoint::StreamAddr;
+use super::settings::{ClientSettings, CommonSettings, ServerSettings};
 use super::RunError;
 use crate::io::daemon::{self, PidFile};
 use crate::io::driver::{ClientConfig, CommonConfig, Driver, LocalAddr, ServerConfig};
@@ -90,6 +91,8 @@ fn common_config(c: &CommonSettings, smuxver: Option<u8>) -> Result<CommonConfig
         snmplog: c.snmplog.as_ref().map(|p| p.display().to_string()),
         snmpperiod: c.snmpperiod,
         ctl: c.ctl.clone(),
+        metrics: c.metrics.clone(),
+        watch_parent: c.plugin,
         qpp,
         ratelimit: c.ratelimit,
     })

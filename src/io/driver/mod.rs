@@ -15,6 +15,7 @@
 mod client;
 mod conn;
 mod ctl;
+mod metrics;
 mod server;
 mod session;
 
@@ -62,6 +63,10 @@ pub struct CommonConfig {
     pub snmplog: Option<String>,
     pub snmpperiod: Duration,
     pub ctl: Option<PathBuf>,
+    /// `--metrics`: `host:port` serving Prometheus' `GET /metrics`.
+    pub metrics: Option<String>,
+    /// SIP003 plugin mode: stop (as on SIGTERM) once the parent process is gone.
+    pub watch_parent: bool,
     /// `--QPP`: the pads (built once) and the raw key that seeds each stream direction's PRNG.
     pub qpp: Option<(Arc<Qpp>, Vec<u8>)>,
     /// `--ratelimit`: bytes per second per session (datagram bytes, FEC and crypto included); 0 = off.
@@ -162,6 +167,7 @@ const K_LISTEN_LOCAL: usize = 1;
 const K_UDP: usize = 2;
 const K_CONN: usize = 4;
 const K_CTL: usize = 5;
+const K_METRICS: usize = 6;
 
 fn token(kind: usize, idx: usize) -> Token {
     Token(idx << 3 | kind)
@@ -174,6 +180,8 @@ enum TimerKey {
     Tick,
     /// Retry accepting after an accept error.
     Accept,
+    /// A `--metrics` connection ran out of time.
+    Metrics(usize),
 }
 
 /// A UDP socket of the loop with its send batch.
@@ -264,6 +272,11 @@ pub struct Driver {
     /// Control connections waiting for their request line (bounded by `MAX_CTL_PENDING`).
     ctl_conns: Slab<(mio::net::UnixStream, Instant)>,
     started: Instant,
+    /// `--metrics` listener and its connections (bounded by `MAX_METRICS_CONNS`).
+    metrics: Option<TcpListener>,
+    metrics_conns: Slab<metrics::MetricsConn>,
+    /// Plugin mode: the parent process id seen at start (a change means it is gone).
+    parent: Option<u32>,
 }
 
 /// Datagrams read per socket per turn before other sources get their turn.
@@ -284,6 +297,7 @@ impl Driver {
     fn base(common: CommonConfig, role: Role, poll: Poll, signals: Signals, rng: Rng) -> Self {
         let now = Instant::now();
         let reporter = Reporter::new(common.snmplog.clone(), common.snmpperiod);
+        let parent = common.watch_parent.then(std::os::unix::process::parent_id);
         Driver {
             poll,
             role,
@@ -309,6 +323,9 @@ impl Driver {
             ratelog: RateLog::new(),
             ctl_conns: Slab::new(),
             started: now,
+            metrics: None,
+            metrics_conns: Slab::new(),
+            parent,
         }
     }
 
@@ -360,6 +377,7 @@ impl Driver {
             Self::os_rng(),
         );
         d.open_ctl()?;
+        d.open_metrics()?;
         Ok(d)
     }
 
@@ -404,6 +422,7 @@ impl Driver {
             d.add_sock(sock, None)?;
         }
         d.open_ctl()?;
+        d.open_metrics()?;
         Ok(d)
     }
 
@@ -484,6 +503,8 @@ impl Driver {
             K_CONN => self.on_conn(idx),
             K_CTL if idx == 0 => self.on_ctl(),
             K_CTL => self.on_ctl_conn(idx - 1),
+            K_METRICS if idx == 0 => self.on_metrics_accept(),
+            K_METRICS => self.on_metrics_conn(idx - 1),
             _ => {}
         }
     }

@@ -242,6 +242,7 @@ impl Driver {
             }
             TimerKey::Conn(ci) => self.check_conn_idle(ci),
             TimerKey::Accept => self.on_accept(),
+            TimerKey::Metrics(k) => self.close_metrics(k),
             TimerKey::Tick => {
                 self.tick();
                 self.timers
@@ -254,6 +255,14 @@ impl Driver {
     /// only when it writes a row).
     pub(super) fn tick(&mut self) {
         self.ratelog.flush(self.now);
+        if let Some(ppid) = self.parent {
+            // Reparented (to init or a subreaper): the shadowsocks process that started us is
+            // gone. Stop as on SIGTERM.
+            if std::os::unix::process::parent_id() != ppid && !self.stopping {
+                info!("parent process {ppid} is gone, shutting down");
+                self.stopping = true;
+            }
+        }
         if self.reporter.is_enabled() {
             let snap = self.snapshot();
             self.reporter.tick(&snap);
