@@ -372,7 +372,10 @@ mod tests {
         }
         // Silent since the ACK at 5 ms: the first interval flush past 1 s of silence asks.
         let first = first_wask.expect("a silent peer is challenged");
-        assert!((1005..=1100).contains(&first), "first challenge at {first} ms");
+        assert!(
+            (1005..=1100).contains(&first),
+            "first challenge at {first} ms"
+        );
         assert_eq!(k.una_regressions(), 0, "silence alone is no reset");
     }
 }
