@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-const KEY: &str = "restart-matrix";
+/// Flags both ends of every case take (Go's spelling; ours accepts it too).
+const COMMON: [&str; 6] = ["-key", "restart-matrix", "-crypt", "aes", "-mode", "fast2"];
 /// Required: a new connection answers within this long after the restart.
 const LIMIT: Duration = Duration::from_secs(5);
 /// Our server, our client: the aim is under 1 s; this bound leaves room for a loaded machine.
@@ -51,18 +52,8 @@ impl Server {
     }
 
     fn args(self, udp: u16, target: &str) -> Vec<String> {
-        let mut a = strs(&[
-            "-l",
-            &format!("127.0.0.1:{udp}"),
-            "-t",
-            target,
-            "-key",
-            KEY,
-            "-crypt",
-            "aes",
-            "-mode",
-            "fast2",
-        ]);
+        let mut a = strs(&["-l", &format!("127.0.0.1:{udp}"), "-t", target]);
+        a.extend(strs(&COMMON));
         if self == Server::GoV2 {
             a.extend(strs(&["-smuxver", "2"]));
         }
@@ -114,20 +105,22 @@ struct Outcome {
     logs: String,
 }
 
-fn client_args(lp: u16, udp: u16, server: Server) -> Vec<String> {
+/// `-l 127.0.0.1:<lp> -r 127.0.0.1:<udp>` and [`COMMON`]: what any client (ours or Go's) takes.
+fn client_base(lp: u16, udp: u16) -> Vec<String> {
     let mut a = strs(&[
-        "client",
         "-l",
         &format!("127.0.0.1:{lp}"),
         "-r",
         &format!("127.0.0.1:{udp}"),
-        "--key",
-        KEY,
-        "--crypt",
-        "aes",
-        "--mode",
-        "fast2",
     ]);
+    a.extend(strs(&COMMON));
+    a
+}
+
+/// Our client's arguments, with the `--smuxver` that matches `server`.
+fn client_args(lp: u16, udp: u16, server: Server) -> Vec<String> {
+    let mut a = vec!["client".to_string()];
+    a.extend(client_base(lp, udp));
     match server {
         Server::Ours => {}
         Server::GoV1 => a.extend(strs(&["--smuxver", "1"])),
@@ -176,6 +169,119 @@ fn measure(
     }
 }
 
+/// One case in progress: a server (`kind`, restartable with the same arguments and log), a
+/// client, and where to connect.
+struct Run {
+    label: String,
+    limit: Duration,
+    kind: Server,
+    sargs: Vec<String>,
+    slog: std::path::PathBuf,
+    server: Proc,
+    client: Proc,
+    dest: Dest,
+    _target: Target,
+    _dir: TempDir,
+}
+
+impl Run {
+    /// Starts `kind` on a fresh port with a fresh target, and the client `client(lp, udp)` gives
+    /// (`udp` is the server's port, or whatever `via(udp)` puts in front of it).
+    fn start(
+        label: String,
+        limit: Duration,
+        kind: Server,
+        via: impl FnOnce(u16) -> u16,
+        client: impl FnOnce(u16, u16) -> Proc,
+    ) -> Run {
+        let target = Target::start();
+        let udp = free_udp_port();
+        let lp = free_tcp_port();
+        let dir = TempDir::new("restart");
+        let slog = dir.join("server.log");
+        let sargs = kind.args(udp, &target.arg());
+        let server = kind.spawn(&sargs, &slog);
+        let client = client(lp, via(udp));
+        Run {
+            label,
+            limit,
+            kind,
+            sargs,
+            slog,
+            server,
+            client,
+            dest: local(lp).into(),
+            _target: target,
+            _dir: dir,
+        }
+    }
+
+    /// Until a round trip through the tunnel works (30 s at most).
+    fn ready(&mut self) -> Result<(), String> {
+        let (s, c) = (&mut self.server, &mut self.client);
+        wait_for_tunnel_with(self.dest.clone(), Duration::from_secs(30), || {
+            check_alive(&mut [&mut *s, &mut *c])
+        })
+        .map(|_| ())
+    }
+
+    /// [`Run::ready`], then one tiny request and its answer.
+    fn tiny(&mut self) -> Result<(), String> {
+        self.ready()?;
+        transfer(self.dest.clone(), 100, 1500).map(|_| ())
+    }
+
+    /// SIGKILL, `gap`, and the same server again on the same port.
+    fn restart_server(&mut self, gap: Duration) {
+        self.server.kill();
+        thread::sleep(gap);
+        self.server = self.kind.spawn(&self.sargs, &self.slog);
+    }
+
+    fn logs(&mut self) -> String {
+        logs(&mut [&mut self.client, &mut self.server])
+    }
+
+    /// The case could not even start.
+    fn failed(mut self, e: String) -> Outcome {
+        Outcome {
+            first: (Duration::ZERO, false),
+            answered: None,
+            limit: self.limit,
+            problem: Some(format!("setup failed: {e}")),
+            logs: self.logs(),
+            label: self.label,
+        }
+    }
+
+    /// [`measure`] from `t0`; with `check`, a full transfer must work after the recovery.
+    fn outcome(mut self, t0: Instant, deadline: Duration, check: bool) -> Outcome {
+        let (first, answered) = {
+            let (s, c) = (&mut self.server, &mut self.client);
+            measure(&self.dest, t0, deadline, || {
+                check_alive(&mut [&mut *s, &mut *c])
+            })
+        };
+        let problem = answered.filter(|_| check).and_then(|_| {
+            transfer(self.dest.clone(), 256 * 1024, 256 * 1024)
+                .err()
+                .map(|e| format!("transfer after recovery failed: {e}"))
+        });
+        Outcome {
+            first,
+            answered,
+            limit: self.limit,
+            problem,
+            logs: self.logs(),
+            label: self.label,
+        }
+    }
+}
+
+fn our_client(server: Server) -> impl FnOnce(u16, u16) -> Proc {
+    move |lp, udp| Proc::spawn("our client", &ours(), &client_args(lp, udp, server))
+}
+
 /// A server restart with our client: see the module doc.
 fn restart_case(c: Case) -> Outcome {
     let label = format!(
@@ -184,36 +290,25 @@ fn restart_case(c: Case) -> Outcome {
         c.before,
         c.gap.as_secs_f64()
     );
-    let target = Target::start();
-    let udp = free_udp_port();
-    let lp = free_tcp_port();
-    let dir = TempDir::new("restart");
-    let slog = dir.join("server.log");
-    let sargs = c.server.args(udp, &target.arg());
-    let mut server = c.server.spawn(&sargs, &slog);
-    let mut client = Proc::spawn("our client", &ours(), &client_args(lp, udp, c.server));
-    let dest: Dest = local(lp).into();
-    let logs = |s: &mut Proc, cl: &mut Proc| logs(&mut [cl, s]);
-
-    let mut bulk = None;
-    let ready = |s: &mut Proc, cl: &mut Proc| {
-        wait_for_tunnel_with(dest.clone(), Duration::from_secs(30), || {
-            check_alive(&mut [&mut *s, &mut *cl])
-        })
+    let limit = if c.server == Server::Ours {
+        LIMIT_OURS
+    } else {
+        LIMIT
     };
+    let mut run = Run::start(label, limit, c.server, |u| u, our_client(c.server));
+    let mut bulk = None;
     let prep = match c.before {
-        Before::Tiny => ready(&mut server, &mut client)
-            .and_then(|_| transfer(dest.clone(), 100, 1500).map(|_| ())),
+        Before::Tiny => run.tiny(),
         Before::Early => {
             // Let both ends start without a session, so that the first connection opens it.
             thread::sleep(Duration::from_millis(500));
             let est = Instant::now();
-            let r = ready(&mut server, &mut client);
+            let r = run.ready();
             thread::sleep(Duration::from_millis(300).saturating_sub(est.elapsed()));
-            r.map(|_| ())
+            r
         }
-        Before::Bulk => ready(&mut server, &mut client).map(|_| {
-            let d = dest.clone();
+        Before::Bulk => run.ready().map(|_| {
+            let d = run.dest.clone();
             bulk = Some(thread::spawn(move || {
                 let o = Opts {
                     deadline: Duration::from_secs(20),
@@ -226,111 +321,33 @@ fn restart_case(c: Case) -> Outcome {
         }),
     };
     if let Err(e) = prep {
-        return Outcome {
-            label,
-            first: (Duration::ZERO, false),
-            answered: None,
-            limit: LIMIT,
-            problem: Some(format!("setup failed: {e}")),
-            logs: logs(&mut server, &mut client),
-        };
+        return run.failed(e);
     }
-    server.kill();
-    thread::sleep(c.gap);
-    server = c.server.spawn(&sargs, &slog);
-    let t0 = Instant::now();
-    let (first, answered) = {
-        let (s, cl) = (&mut server, &mut client);
-        measure(&dest, t0, Duration::from_secs(30), || {
-            check_alive(&mut [&mut *s, &mut *cl])
-        })
-    };
-    // The tunnel works properly again, not just for one round trip.
-    let problem = answered.and_then(|_| {
-        transfer(dest.clone(), 256 * 1024, 256 * 1024)
-            .err()
-            .map(|e| format!("transfer after recovery failed: {e}"))
-    });
-    let logs_text = logs(&mut server, &mut client);
+    run.restart_server(c.gap);
+    let o = run.outcome(Instant::now(), Duration::from_secs(30), true);
     if let Some(h) = bulk {
         if let Ok(Some(e)) = h.join() {
-            eprintln!("restart: {label}: the bulk transfer ended as expected: {e}");
+            eprintln!(
+                "restart: {}: the bulk transfer ended as expected: {e}",
+                o.label
+            );
         }
     }
-    Outcome {
-        label,
-        first,
-        answered,
-        limit: if c.server == Server::Ours {
-            LIMIT_OURS
-        } else {
-            LIMIT
-        },
-        problem,
-        logs: logs_text,
-    }
+    o
 }
 
 /// Debian's Go client against our server, restarted after 1 s: measured and reported (Go's
 /// client notices only through smux's keep-alive timeout, see the README).
 fn go_client_case() -> Outcome {
+    let go_client =
+        |lp: u16, udp: u16| Proc::spawn("Go client", Path::new(GO_CLIENT), &client_base(lp, udp));
     let label = "Go client, our server, Tiny, gap 1.0 s".to_string();
-    let target = Target::start();
-    let udp = free_udp_port();
-    let lp = free_tcp_port();
-    let dir = TempDir::new("restart-goclient");
-    let slog = dir.join("server.log");
-    let sargs = Server::Ours.args(udp, &target.arg());
-    let mut server = Server::Ours.spawn(&sargs, &slog);
-    let cargs = strs(&[
-        "-l",
-        &format!("127.0.0.1:{lp}"),
-        "-r",
-        &format!("127.0.0.1:{udp}"),
-        "-key",
-        KEY,
-        "-crypt",
-        "aes",
-        "-mode",
-        "fast2",
-    ]);
-    let mut client = Proc::spawn("Go client", Path::new(GO_CLIENT), &cargs);
-    let dest: Dest = local(lp).into();
-    let r = {
-        let (s, cl) = (&mut server, &mut client);
-        wait_for_tunnel_with(dest.clone(), Duration::from_secs(30), || {
-            check_alive(&mut [&mut *s, &mut *cl])
-        })
-    };
-    let r = r.and_then(|_| transfer(dest.clone(), 100, 1500).map(|_| ()));
-    if let Err(e) = r {
-        return Outcome {
-            label,
-            first: (Duration::ZERO, false),
-            answered: None,
-            limit: GO_CLIENT_LIMIT,
-            problem: Some(format!("setup failed: {e}")),
-            logs: logs(&mut [&mut client, &mut server]),
-        };
+    let mut run = Run::start(label, GO_CLIENT_LIMIT, Server::Ours, |u| u, go_client);
+    if let Err(e) = run.tiny() {
+        return run.failed(e);
     }
-    server.kill();
-    thread::sleep(Duration::from_secs(1));
-    server = Server::Ours.spawn(&sargs, &slog);
-    let t0 = Instant::now();
-    let (first, answered) = {
-        let (s, cl) = (&mut server, &mut client);
-        measure(&dest, t0, Duration::from_secs(110), || {
-            check_alive(&mut [&mut *s, &mut *cl])
-        })
-    };
-    Outcome {
-        label,
-        first,
-        answered,
-        limit: GO_CLIENT_LIMIT,
-        problem: None,
-        logs: logs(&mut [&mut client, &mut server]),
-    }
+    run.restart_server(Duration::from_secs(1));
+    run.outcome(Instant::now(), Duration::from_secs(110), false)
 }
 
 /// Go's client recovers through its smux keep-alive check (every 30 s, closing after a whole
@@ -340,60 +357,32 @@ const GO_CLIENT_LIMIT: Duration = Duration::from_secs(100);
 /// Our client and server through a relay that drops every datagram for 45 s, then forwards
 /// again: a new connection must answer within [`LIMIT_BLACKHOLE`].
 fn blackhole_case() -> Outcome {
-    let label = "our server, Tiny, 45 s black hole".to_string();
-    let target = Target::start();
-    let udp = free_udp_port();
-    let lp = free_tcp_port();
-    let dir = TempDir::new("blackhole");
-    let slog = dir.join("server.log");
-    let sargs = Server::Ours.args(udp, &target.arg());
-    let mut server = Server::Ours.spawn(&sargs, &slog);
-    let relay = Relay::start(local(udp), Impair::none());
-    let mut client = Proc::spawn(
-        "our client",
-        &ours(),
-        &client_args(lp, relay.addr.port(), Server::Ours),
-    );
-    let dest: Dest = local(lp).into();
-    let r = {
-        let (s, cl) = (&mut server, &mut client);
-        wait_for_tunnel_with(dest.clone(), Duration::from_secs(30), || {
-            check_alive(&mut [&mut *s, &mut *cl])
-        })
+    let relay = Arc::new(Mutex::new(None::<Relay>));
+    let r2 = relay.clone();
+    let via = move |udp: u16| {
+        let r = Relay::start(local(udp), Impair::none());
+        let port = r.addr.port();
+        *r2.lock().unwrap() = Some(r);
+        port
     };
-    let r = r.and_then(|_| transfer(dest.clone(), 100, 1500).map(|_| ()));
-    if let Err(e) = r {
-        return Outcome {
-            label,
-            first: (Duration::ZERO, false),
-            answered: None,
-            limit: LIMIT_BLACKHOLE,
-            problem: Some(format!("setup failed: {e}")),
-            logs: logs(&mut [&mut client, &mut server]),
-        };
+    let label = "our server, Tiny, 45 s black hole".to_string();
+    let mut run = Run::start(
+        label,
+        LIMIT_BLACKHOLE,
+        Server::Ours,
+        via,
+        our_client(Server::Ours),
+    );
+    let relay = relay.lock().unwrap().take().expect("relay started");
+    if let Err(e) = run.tiny() {
+        return run.failed(e);
     }
     relay.set_blackhole(true);
     thread::sleep(Duration::from_secs(45));
     relay.set_blackhole(false);
-    let t0 = Instant::now();
-    let (first, answered) = {
-        let (s, cl) = (&mut server, &mut client);
-        measure(&dest, t0, Duration::from_secs(30), || {
-            check_alive(&mut [&mut *s, &mut *cl])
-        })
-    };
-    Outcome {
-        label,
-        first,
-        answered,
-        limit: LIMIT_BLACKHOLE,
-        problem: None,
-        logs: format!(
-            "{}\n{}",
-            relay.summary(),
-            logs(&mut [&mut client, &mut server])
-        ),
-    }
+    let mut o = run.outcome(Instant::now(), Duration::from_secs(30), false);
+    o.logs = format!("{}\n{}", relay.summary(), o.logs);
+    o
 }
 
 /// Measured alongside the matrix (cargo runs the two tests in parallel): it takes a minute.
