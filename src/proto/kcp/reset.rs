@@ -14,6 +14,8 @@
 //! [`PeerReset::confirm_gap`] after the first one with no contradiction in between; until then the
 //! challenge is repeated every half gap. A healthy session therefore survives any number of
 //! stale datagrams as long as its peer answers within the gap (twice the RTO, at least 100 ms).
+//! A suspicion nobody answers for five gaps is dropped (the path is down, which is the silence
+//! rule's business), so challenges never go on for ever.
 //!
 //! A restarted Go server may also stay silent: it drops segments beyond its receive window
 //! without an ACK. While data is outstanding and nothing arrived for [`SILENT_CHALLENGE`], the
