@@ -20,7 +20,6 @@
 //! fail with a message naming the case and the captured logs, never hang.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};

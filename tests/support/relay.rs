@@ -1,7 +1,14 @@
-//! A lossy UDP relay between a client and a server: seeded loss, duplication and delay each way.
+//! The lossy UDP relay of the tunnel tests: per-client upstream sockets, loss, duplication,
+//! hold-back reordering, a black-hole switch and a replay of each direction's first datagram.
 
-use super::*;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
+use super::mix;
 /// Impairments of a [`Relay`], applied independently in each direction.
 #[derive(Clone, Copy, Debug)]
 pub struct Impair {
@@ -37,14 +44,30 @@ pub struct RelayCounts {
     pub held: AtomicU64,
 }
 
+/// The first datagram a relay forwarded in one direction: when, what, and for which client.
+type First = Arc<Mutex<Option<(Instant, Vec<u8>, SocketAddr)>>>;
+
 /// A userspace UDP relay on 127.0.0.1: clients send to [`Relay::addr`]; each client address gets
-/// its own upstream socket to `server`. Stops on drop.
+/// its own upstream socket to `server`. It can black-hole everything ([`Relay::set_blackhole`])
+/// and replay the first datagram of each direction ([`Relay::replay_first`]). Stops on drop.
 pub struct Relay {
     pub addr: SocketAddr,
     pub counts: Arc<RelayCounts>,
     stop: Arc<AtomicBool>,
+    hole: Arc<AtomicBool>,
     handles: Arc<Mutex<Vec<JoinHandle<()>>>>,
     upstream: Arc<Mutex<HashMap<SocketAddr, UdpSocket>>>,
+    front: UdpSocket,
+    first_up: First,
+    first_down: First,
+}
+
+/// Keeps `d` as the first datagram of a direction unless one is kept already.
+fn keep_first(first: &First, d: &[u8], client: SocketAddr) {
+    let mut f = first.lock().unwrap();
+    if f.is_none() {
+        *f = Some((Instant::now(), d.to_vec(), client));
+    }
 }
 
 struct Rng(u64);
@@ -65,6 +88,7 @@ fn pump(
     imp: Impair,
     counts: Arc<RelayCounts>,
     stop: Arc<AtomicBool>,
+    hole: Arc<AtomicBool>,
 ) {
     let mut rng = Rng(imp.seed);
     let mut held: Vec<(Instant, Vec<u8>, SocketAddr)> = Vec::new();
@@ -81,7 +105,7 @@ fn pump(
         if let Ok((n, from)) = rx.recv_from(&mut buf) {
             on_new(from);
             let d = &buf[..n];
-            if rng.unit() < imp.loss {
+            if hole.load(Ordering::Relaxed) || rng.unit() < imp.loss {
                 counts.dropped.fetch_add(1, Ordering::Relaxed);
             } else if rng.unit() < imp.reorder {
                 counts.held.fetch_add(1, Ordering::Relaxed);
@@ -101,6 +125,10 @@ fn pump(
         while i < held.len() {
             if held[i].0 <= now {
                 let (_, d, from) = held.swap_remove(i);
+                if hole.load(Ordering::Relaxed) {
+                    counts.dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
                 send(&d, Some(from));
                 counts.forwarded.fetch_add(1, Ordering::Relaxed);
             } else {
@@ -116,8 +144,10 @@ impl Relay {
         let addr = front.local_addr().unwrap();
         let counts = Arc::new(RelayCounts::default());
         let stop = Arc::new(AtomicBool::new(false));
+        let hole = Arc::new(AtomicBool::new(false));
         let handles: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::new(Mutex::new(Vec::new()));
         let upstream: Arc<Mutex<HashMap<SocketAddr, UdpSocket>>> = Arc::default();
+        let (first_up, first_down): (First, First) = Default::default();
         let (f2, c2, s2, h2, u2) = (
             front.try_clone().unwrap(),
             counts.clone(),
@@ -125,11 +155,13 @@ impl Relay {
             handles.clone(),
             upstream.clone(),
         );
+        let (hole2, fu2, fd2) = (hole.clone(), first_up.clone(), first_down.clone());
         let upstream = upstream.clone();
         let mut n_dirs = 0u64;
         let h = thread::spawn(move || {
             let up_for_new = u2.clone();
             let (fc, cc, sc, hc) = (f2.try_clone().unwrap(), c2.clone(), s2.clone(), h2.clone());
+            let hole_down = hole2.clone();
             let on_new = move |client: SocketAddr| {
                 let mut map = up_for_new.lock().unwrap();
                 if map.contains_key(&client) {
@@ -143,36 +175,70 @@ impl Relay {
                 let mut imp_down = imp;
                 imp_down.seed = imp.seed.wrapping_add(n_dirs * 7919);
                 let (fc, cc, sc) = (fc.try_clone().unwrap(), cc.clone(), sc.clone());
+                let (hd, fd) = (hole_down.clone(), fd2.clone());
                 hc.lock().unwrap().push(thread::spawn(move || {
                     pump(
                         rx,
                         move |d, _| {
+                            keep_first(&fd, d, client);
                             let _ = fc.send_to(d, client);
                         },
                         |_| {},
                         imp_down,
                         cc,
                         sc,
+                        hd,
                     )
                 }));
             };
             let fwd = move |d: &[u8], from: Option<SocketAddr>| {
                 if let Some(f) = from {
                     if let Some(back) = u2.lock().unwrap().get(&f) {
+                        keep_first(&fu2, d, f);
                         let _ = back.send(d);
                     }
                 }
             };
-            pump(f2, fwd, on_new, imp, c2, s2);
+            pump(f2, fwd, on_new, imp, c2, s2, hole2);
         });
         handles.lock().unwrap().push(h);
         Relay {
             addr,
             counts,
             stop,
+            hole,
             handles,
             upstream,
+            front,
+            first_up,
+            first_down,
         }
+    }
+
+    /// Black hole on: every datagram, both ways, is dropped (and counted) until it is off again.
+    pub fn set_blackhole(&self, on: bool) {
+        self.hole.store(on, Ordering::Relaxed);
+    }
+
+    /// When the first datagram (client to server) was forwarded, if one was.
+    pub fn first_seen(&self) -> Option<Instant> {
+        self.first_up.lock().unwrap().as_ref().map(|f| f.0)
+    }
+
+    /// Sends the first datagram of each direction again, as it was (a stale or replayed
+    /// datagram): the client's first to the server from the same upstream socket, the server's
+    /// first to the client. Returns how many were replayed (0..=2).
+    pub fn replay_first(&self) -> usize {
+        let mut n = 0;
+        if let Some((_, d, client)) = self.first_up.lock().unwrap().clone() {
+            if let Some(back) = self.upstream.lock().unwrap().get(&client) {
+                n += usize::from(back.send(&d).is_ok());
+            }
+        }
+        if let Some((_, d, client)) = self.first_down.lock().unwrap().clone() {
+            n += usize::from(self.front.send_to(&d, client).is_ok());
+        }
+        n
     }
 
     /// NAT rebinding: every client's next datagram leaves from a new upstream port, so the

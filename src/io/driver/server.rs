@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// Smallest interval between two reset hints to one address.
+const HINT_EVERY: Duration = Duration::from_millis(100);
+
 impl Driver {
     pub(super) fn server_datagram(&mut self, ui: usize, from: SocketAddr, dgram: &mut [u8]) {
         let now = self.now;
@@ -111,9 +114,12 @@ impl Driver {
         else {
             return;
         };
+        // At most one hint per address every HINT_EVERY: a hint is never larger than the
+        // datagram that provoked it, and our client confirms a reset after two of them a
+        // confirmation gap apart (at least 100 ms), so a faster pace would gain nothing.
         if hinted
             .get(&to)
-            .is_some_and(|t| now.duration_since(*t) < Duration::from_millis(500))
+            .is_some_and(|t| now.duration_since(*t) < HINT_EVERY)
         {
             return;
         }

@@ -25,6 +25,7 @@
 //! backwards. `poll_transmit` is resumable: a caller whose socket is full may stop and continue
 //! later without loss or duplication.
 
+pub mod reset;
 mod segment;
 mod session;
 #[cfg(test)]
