@@ -32,6 +32,7 @@ fn kcp_config(c: &CommonSettings, snd: u16, rcv: u16) -> KcpConfig {
         rcv_wnd: rcv,
         mtu: usize::from(c.mtu),
         ack_nodelay: c.acknodelay,
+        dup_lone: true,
     }
 }
 

@@ -53,6 +53,10 @@ pub struct KcpConfig {
     pub mtu: usize,
     /// Flush ACKs right after every input that queued some.
     pub ack_nodelay: bool,
+    /// Send a lone segment (at most two in flight: an interactive message, not a transfer) a
+    /// second time in a datagram of its own, so one random loss does not cost a retransmission
+    /// timeout. Ours, not kcp-go's; a peer sees an ordinary repeated segment. On by default.
+    pub dup_lone: bool,
 }
 
 impl Default for KcpConfig {
@@ -67,6 +71,7 @@ impl Default for KcpConfig {
             rcv_wnd: 32,
             mtu: 1400,
             ack_nodelay: false,
+            dup_lone: true,
         }
     }
 }

@@ -63,6 +63,8 @@ pub struct Kcp {
     nodelay: bool,
     fastresend: u32,
     nocwnd: bool,
+    /// [`KcpConfig::dup_lone`].
+    dup_lone: bool,
     ack_nodelay: bool,
     rx_minrto: u32,
 
@@ -143,6 +145,7 @@ impl Kcp {
             nodelay: false,
             fastresend: 0,
             nocwnd: false,
+            dup_lone: true,
             ack_nodelay: false,
             rx_minrto: RTO_MIN,
             snd_una: 0,
@@ -205,6 +208,7 @@ impl Kcp {
         self.fastresend = cfg.resend;
         self.nocwnd = cfg.nc;
         self.ack_nodelay = cfg.ack_nodelay;
+        self.dup_lone = cfg.dup_lone;
         if cfg.mtu >= 50 {
             self.mtu = cfg.mtu;
             self.mss = cfg.mtu - OVERHEAD;
@@ -485,13 +489,17 @@ impl Kcp {
             if !recovered {
                 self.rmt_wnd = h.wnd as u32;
             }
+            // Checked before `una` retires the segment this ACK is for.
+            let fresh_ack = h.cmd == CMD_ACK && self.acks_latest_copy(h.sn, h.ts);
             self.parse_una(h.una, now);
             match h.cmd {
                 CMD_ACK => {
                     self.parse_ack(h.sn);
                     self.ack_batch.push((h.sn, h.ts));
-                    ack_seen = true;
-                    latest_ts = h.ts;
+                    if fresh_ack {
+                        ack_seen = true;
+                        latest_ts = h.ts;
+                    }
                 }
                 CMD_PUSH => {
                     let repeat = self.on_push(&h, data);
@@ -595,6 +603,17 @@ impl Kcp {
         }
         let idx = sn.wrapping_sub(self.snd_una) as usize;
         (idx < self.snd_buf.len()).then_some(idx)
+    }
+
+    /// Whether an ACK `(sn, ts)` is the first word on our latest transmission of a segment still
+    /// outstanding: only such an ACK is an RTT sample. kcp-go samples every ACK, so an ACK of a
+    /// segment the peer got through FEC recovery seconds later, or a repeated ACK of one retired
+    /// long ago, counted as a round trip of that length; on a lossy path those samples inflated
+    /// the RTO of lone interactive segments to over a second.
+    fn acks_latest_copy(&self, sn: u32, ts: u32) -> bool {
+        self.snd_index(sn)
+            .and_then(|i| self.snd_buf.get(i))
+            .is_some_and(|seg| !seg.acked && seg.ts == ts)
     }
 
     fn parse_ack(&mut self, sn: u32) {
