@@ -60,8 +60,11 @@ impl Driver {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.ratelog
-                        .warn(self.now, "metrics accept", format_args!("metrics accept: {e}"));
+                    self.ratelog.warn(
+                        self.now,
+                        "metrics accept",
+                        format_args!("metrics accept: {e}"),
+                    );
                     return;
                 }
             };

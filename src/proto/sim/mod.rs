@@ -8,6 +8,10 @@
 //! scenario's seed, so a run replays exactly; time only moves when the harness jumps to the next
 //! deadline, so a "30 second" transfer takes as long as the CPU work it needs.
 
+mod probe;
+
+pub use probe::{run_probe, ProbeReport, ProbeScenario};
+
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
@@ -657,6 +661,51 @@ pub fn long_path_grid(bytes_each_way: u64) -> Vec<Scenario> {
                 bytes_each_way,
                 seed: 0x6b63_7074_756e_1000 + i as u64,
                 time_limit: Duration::from_secs(1800),
+            }
+        })
+        .collect()
+}
+
+/// Interactive probes on long paths with the tunnel settings of [`long_path_grid`]: idle at
+/// 40 ms with 2 % loss and at 100 ms with 10 % loss each way (`probes` requests each, 20 ms
+/// apart), and while a bulk download shares the session through a 100 Mbit/s bottleneck with a
+/// 1 MB drop-tail queue, at 40 ms clean and at 100 ms with 10 % loss (`probes / 8` requests: the
+/// bulk transfer makes those runs far more work).
+pub fn probe_grid(probes: usize) -> Vec<ProbeScenario> {
+    let rows: [(u64, f64, bool); 4] = [
+        (40, 0.02, false),
+        (100, 0.10, false),
+        (40, 0.0, true),
+        (100, 0.10, true),
+    ];
+    let lp = long_path_grid(0);
+    rows.iter()
+        .enumerate()
+        .map(|(i, &(rtt_ms, loss, bulk))| {
+            let mut link = LinkConfig::clean(Duration::from_millis(rtt_ms / 2));
+            link.loss = loss;
+            if bulk {
+                link.bandwidth = 12_500_000;
+                link.queue_bytes = 1_000_000;
+            }
+            ProbeScenario {
+                name: format!(
+                    "{rtt_ms:>3} ms rtt loss {:>2}% {}",
+                    (loss * 100.0).round(),
+                    if bulk {
+                        "bulk via 100 Mbit/1 MB"
+                    } else {
+                        "idle"
+                    }
+                ),
+                client: lp[0].client.clone(),
+                server: lp[0].server.clone(),
+                up: link.clone(),
+                down: link,
+                probes: if bulk { (probes / 8).max(1) } else { probes },
+                gap: Duration::from_millis(20),
+                bulk_down: bulk,
+                seed: 0x6b63_7074_756e_2000 + i as u64,
             }
         })
         .collect()
