@@ -633,13 +633,20 @@ pub fn standard_grid(bytes_each_way: u64) -> Vec<Scenario> {
 
 /// Long paths as users run them (issue: "win on real paths"): windows 1024/1024 on both sides,
 /// fast3, FEC 10/3, aes, no compression, one stream, like `kcptun bench tunnel`. 40 ms round trip
-/// clean and with 2 % loss each way, 100 ms clean and with 10 % loss each way; no rate limit, so
-/// the windows set the ceiling.
+/// clean and with 2 % loss each way, 100 ms clean and with 10 % loss each way, with no rate limit
+/// (the windows set the ceiling); and 40 ms through a 100 Mbit/s bottleneck with a 1 MB drop-tail
+/// queue, where a full window overflows the queue (no pacing yet).
 pub fn long_path_grid(bytes_each_way: u64) -> Vec<Scenario> {
-    let rows: [(u64, f64); 4] = [(40, 0.0), (40, 0.02), (100, 0.0), (100, 0.10)];
+    let rows: [(u64, f64, bool); 5] = [
+        (40, 0.0, false),
+        (40, 0.02, false),
+        (100, 0.0, false),
+        (100, 0.10, false),
+        (40, 0.0, true),
+    ];
     rows.iter()
         .enumerate()
-        .map(|(i, &(rtt_ms, loss))| {
+        .map(|(i, &(rtt_ms, loss, bottleneck))| {
             let cfg = |client| {
                 let mut c = kcptun_config("fast3", true, client);
                 (c.kcp.snd_wnd, c.kcp.rcv_wnd) = (1024, 1024);
@@ -648,10 +655,15 @@ pub fn long_path_grid(bytes_each_way: u64) -> Vec<Scenario> {
             };
             let mut link = LinkConfig::clean(Duration::from_millis(rtt_ms / 2));
             link.loss = loss;
+            if bottleneck {
+                link.bandwidth = 12_500_000;
+                link.queue_bytes = 1_000_000;
+            }
             Scenario {
                 name: format!(
-                    "{rtt_ms:>3} ms rtt loss {:>2}% wnd 1024",
-                    (loss * 100.0).round()
+                    "{rtt_ms:>3} ms rtt loss {:>2}% wnd 1024{}",
+                    (loss * 100.0).round(),
+                    if bottleneck { " 100 Mbit 1 MB" } else { "" }
                 ),
                 client: cfg(true),
                 server: cfg(false),
