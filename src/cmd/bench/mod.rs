@@ -11,6 +11,7 @@
 
 mod crypt;
 mod fec;
+mod procs;
 mod tunnel;
 
 use std::io::{IsTerminal, Write};
@@ -24,6 +25,11 @@ pub fn run_bench(args: &BenchArgs) -> Result<(), RunError> {
         BenchCmd::Crypt(c) => crypt::run(c),
         BenchCmd::Fec(f) => fec::run(f),
     }
+}
+
+/// A bench failure as a one-line (or, with a child's stderr, a few-line) message.
+fn err(msg: impl Into<String>) -> RunError {
+    RunError::Other(msg.into())
 }
 
 /// A one-line progress indicator on stderr (`\r`-rewritten), silent unless stderr is a terminal.
