@@ -11,6 +11,7 @@
 
 mod crypt;
 mod fec;
+pub mod path;
 mod procs;
 mod tunnel;
 
