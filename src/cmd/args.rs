@@ -17,6 +17,8 @@ use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, Command};
 
+use super::bench::path::PathSpec;
+
 /// Value kind of a flag / config key (Go's `string`, `int`, `bool`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -255,6 +257,8 @@ pub struct BenchArgs {
 }
 
 /// What `kcptun bench` measures.
+// Parsed once per process: the size of the larger variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum BenchCmd {
     /// A loopback tunnel end to end: our client and server as child processes (--vs-go: and Go's).
@@ -266,8 +270,8 @@ pub enum BenchCmd {
 }
 
 /// `kcptun bench tunnel`: our client and server as child processes on loopback, an embedded
-/// TCP target, incompressible data each way. With `--vs-go` and no tuning flag, both issue
-/// configurations run: (a) fast3, aes, FEC 10/3 and (b) fast3, crypt none, FEC off.
+/// TCP target, incompressible data each way. With `--vs-go` and no tuning or path flag, both
+/// issue configurations run: (a) fast3, aes, FEC 10/3 and (b) fast3, crypt none, FEC off.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct BenchTunnelArgs {
     /// Cipher (same names as `--crypt` of client/server).
@@ -304,6 +308,17 @@ pub struct BenchTunnelArgs {
     /// the server is killed and restarted.
     #[arg(long)]
     pub restart: bool,
+    /// Run through an emulated path, both directions, e.g.
+    /// "delay=20ms,jitter=2ms,loss=2%,rate=100mbit,queue=1mb,reorder=1%" (keys: delay, jitter,
+    /// loss, burst, rate, queue, reorder).
+    #[arg(long, value_name = "SPEC", value_parser = parse_path_arg)]
+    pub path: Option<PathSpec>,
+    /// The path client → server only (overrides --path for that direction).
+    #[arg(long = "path-up", value_name = "SPEC", value_parser = parse_path_arg)]
+    pub path_up: Option<PathSpec>,
+    /// The path server → client only (overrides --path for that direction).
+    #[arg(long = "path-down", value_name = "SPEC", value_parser = parse_path_arg)]
+    pub path_down: Option<PathSpec>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -364,6 +379,10 @@ Examples:
 
 fn parse_crypt_arg(s: &str) -> Result<String, String> {
     super::settings::check_crypt(s).map(str::to_string)
+}
+
+fn parse_path_arg(s: &str) -> Result<PathSpec, String> {
+    PathSpec::parse(s)
 }
 
 fn parse_mode_arg(s: &str) -> Result<String, String> {

@@ -1,4 +1,6 @@
-//! `kcptun bench tunnel`: the whole product measured end to end on loopback.
+//! `kcptun bench tunnel`: the whole product measured end to end on loopback, directly or
+//! through an emulated path (`--path`: the client dials a [`Relay`] that delays, loses,
+//! rate-limits and reorders on the way to the server).
 //!
 //! One measurement ([`measure`]) starts an embedded TCP target in this process (threads), then a
 //! server and a client as child processes on free 127.0.0.1 ports (ours: this executable with
@@ -17,7 +19,7 @@
 //! processes are `bench::procs`.
 
 mod report;
-mod traffic;
+pub(super) mod traffic;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -31,6 +33,7 @@ use serde_json::{json, Map, Value};
 
 use self::report::{percentile, ratio_json, render, sorted_ms, Metrics};
 use self::traffic::{continues, establish, random_data, Pinger, Target};
+use super::path::{PathSpec, Relay};
 use super::procs::{
     check_all, clock_ticks, cpu_ticks, free_tcp_port, free_udp_port, status_mib, ChildProc,
 };
@@ -62,6 +65,8 @@ struct Config {
     comp: bool,
     sndwnd: u32,
     rcvwnd: u32,
+    /// The emulated path (up, down) between client and server; `None`: direct on loopback.
+    path: Option<(PathSpec, PathSpec)>,
 }
 
 impl Config {
@@ -74,6 +79,16 @@ impl Config {
             comp: a.comp,
             sndwnd: a.sndwnd,
             rcvwnd: a.rcvwnd,
+            path: path_of(a),
+        }
+    }
+
+    /// Where the datagrams go: loopback, or the emulated path.
+    fn route(&self) -> String {
+        match &self.path {
+            None => "loopback".into(),
+            Some((up, down)) if up == down => format!("path {up} each way"),
+            Some((up, down)) => format!("path up {up}, down {down}"),
         }
     }
 
@@ -122,11 +137,29 @@ impl Config {
     }
 
     fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "crypt": self.crypt, "mode": self.mode, "ds": self.ds, "ps": self.ps,
             "compression": self.comp, "sndwnd": self.sndwnd, "rcvwnd": self.rcvwnd,
-        })
+        });
+        if let Some((up, down)) = &self.path {
+            v["path_up"] = json!(up.to_string());
+            v["path_down"] = json!(down.to_string());
+        }
+        v
     }
+}
+
+/// The path of `--path`, `--path-up`, `--path-down` (a direction not given is clean); `None`
+/// when none is given.
+fn path_of(a: &BenchTunnelArgs) -> Option<(PathSpec, PathSpec)> {
+    if a.path.is_none() && a.path_up.is_none() && a.path_down.is_none() {
+        return None;
+    }
+    let both = a.path.clone().unwrap_or_default();
+    Some((
+        a.path_up.clone().unwrap_or_else(|| both.clone()),
+        a.path_down.clone().unwrap_or(both),
+    ))
 }
 
 /// Which client/server binaries a measurement runs.
@@ -189,6 +222,8 @@ struct Tunnel {
     client: ChildProc,
     server_args: Vec<String>,
     local: SocketAddr,
+    /// The emulated path the client dials, if any; it stays up across a server restart.
+    _relay: Option<Relay>,
 }
 
 impl Tunnel {
@@ -219,12 +254,24 @@ impl Run<'_> {
             target.addr.to_string(),
         ]);
         server_args.extend(flags.iter().cloned());
+        let relay = match &self.cfg.path {
+            Some((up, down)) => Some(Relay::start(
+                SocketAddr::from(([127, 0, 0, 1], udp)),
+                up.clone(),
+                down.clone(),
+                1,
+            )?),
+            None => None,
+        };
+        let remote = relay
+            .as_ref()
+            .map_or_else(|| SocketAddr::from(([127, 0, 0, 1], udp)), |r| r.addr());
         let mut client_args = self.imp.client.1.clone();
         client_args.extend([
             "-l".into(),
             format!("127.0.0.1:{local_port}"),
             "-r".into(),
-            format!("127.0.0.1:{udp}"),
+            remote.to_string(),
         ]);
         client_args.extend(flags);
         let server = ChildProc::spawn(
@@ -243,6 +290,7 @@ impl Run<'_> {
             client,
             server_args,
             local: SocketAddr::from(([127, 0, 0, 1], local_port)),
+            _relay: relay,
         })
     }
 
@@ -460,7 +508,8 @@ pub(super) fn run(a: &BenchTunnelArgs) -> Result<(), RunError> {
         && user.mode == "fast3"
         && (user.ds, user.ps) == (10, 3)
         && !user.comp
-        && (user.sndwnd, user.rcvwnd) == (1024, 1024);
+        && (user.sndwnd, user.rcvwnd) == (1024, 1024)
+        && user.path.is_none();
     let configs = if a.vs_go && defaults {
         // The two configurations of the comparison: (a) the default, (b) no crypto, no FEC.
         let b = Config {
@@ -492,9 +541,10 @@ pub(super) fn run(a: &BenchTunnelArgs) -> Result<(), RunError> {
     for cfg in &configs {
         if !a.json {
             println!(
-                "kcptun bench tunnel: {}; {} s each way, loopback",
+                "kcptun bench tunnel: {}; {} s each way, {}",
                 cfg.label(),
-                a.duration
+                a.duration,
+                cfg.route()
             );
         }
         let mut results = Vec::new();
@@ -547,6 +597,7 @@ mod tests {
             comp: false,
             sndwnd: 1024,
             rcvwnd: 512,
+            path: None,
         };
         let f = c.flags().join(" ");
         assert!(f.contains("--crypt none --mode fast3 --ds 0 --ps 0 --sndwnd 1024 --rcvwnd 512"));
