@@ -23,7 +23,9 @@ use std::path::Path;
 use clap::error::ErrorKind;
 use clap::Parser;
 
-pub use args::{BenchArgs, BenchCmd, BenchCryptArgs, BenchFecArgs, BenchTunnelArgs, SnmpArgs};
+pub use args::{
+    BenchArgs, BenchCmd, BenchCryptArgs, BenchFecArgs, BenchSoakArgs, BenchTunnelArgs, SnmpArgs,
+};
 pub use error::{CliError, RunError};
 pub use settings::{
     check_crypt, client_settings_lines, log_client_settings, log_server_settings, parse_endpoint,
@@ -57,7 +59,7 @@ Usage: kcptun <COMMAND> [FLAGS]
 Commands:
   client   listen on TCP, tunnel connections to a kcptun server
   server   accept tunnels, forward connections to a TCP target
-  bench    measure this build (tunnel, crypt, fec)
+  bench    measure this build (tunnel, crypt, fec, soak)
   snmp     show counters of a running kcptun (via --ctl) or of a --snmplog file
 
 Run `kcptun <COMMAND> -h` for its flags. Named kcptun-client or kcptun-server (e.g. through a
@@ -175,7 +177,8 @@ pub fn clap_command() -> clap::Command {
         .subcommand(args::side_command(true))
         .subcommand(args::side_command(false))
         .subcommand(
-            BenchArgs::command().about("measure this build: tunnel, cipher and FEC throughput"),
+            BenchArgs::command()
+                .about("measure this build: tunnel, cipher and FEC throughput; soak"),
         )
         .subcommand(SnmpArgs::command())
 }
@@ -212,7 +215,7 @@ fn clap_error(e: clap::Error) -> Result<Command, CliError> {
     match e.kind() {
         ErrorKind::DisplayHelp => Ok(Command::Help(e.render().to_string())),
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => Err(CliError::Usage(
-            "missing subcommand: `kcptun bench tunnel|crypt|fec` (see -h)".into(),
+            "missing subcommand: `kcptun bench tunnel|crypt|fec|soak` (see -h)".into(),
         )),
         ErrorKind::DisplayVersion => Ok(Command::Version),
         _ => {

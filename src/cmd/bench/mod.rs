@@ -5,6 +5,8 @@
 //!   RSS, round-trip latency, and with `--vs-go` the same measurement of Go kcptun's binaries.
 //! * [`crypt`]: seal+open throughput of every `--crypt` method.
 //! * [`fec`]: Reed-Solomon encode/recover throughput.
+//! * [`soak`]: client + server for minutes to hours through an emulated lossy [`path`] with
+//!   connection churn; RSS and open fds must stay flat.
 //!
 //! Call order: [`run_bench`] with the parsed [`BenchArgs`]. Progress goes to stderr as one
 //! `\r`-rewritten line, only when stderr is a terminal; results go to stdout.
@@ -13,6 +15,7 @@ mod crypt;
 mod fec;
 pub mod path;
 mod procs;
+mod soak;
 mod tunnel;
 
 use std::io::{IsTerminal, Write};
@@ -25,6 +28,7 @@ pub fn run_bench(args: &BenchArgs) -> Result<(), RunError> {
         BenchCmd::Tunnel(t) => tunnel::run(t),
         BenchCmd::Crypt(c) => crypt::run(c),
         BenchCmd::Fec(f) => fec::run(f),
+        BenchCmd::Soak(s) => soak::run(s),
     }
 }
 

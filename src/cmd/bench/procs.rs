@@ -131,6 +131,12 @@ pub(super) fn status_mib(pid: u32, field: &str) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// Open file descriptors of `pid` (entries of `/proc/<pid>/fd`).
+pub(super) fn fd_count(pid: u32) -> Option<u64> {
+    let d = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(d.filter(|e| e.is_ok()).count() as u64)
+}
+
 pub(super) fn free_tcp_port() -> Result<u16, RunError> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -156,5 +162,19 @@ mod tests {
         assert!(status_mib(me, "VmRSS").unwrap() > 0.0);
         assert!(status_mib(me, "VmHWM").unwrap() > 0.0);
         assert!(clock_ticks() > 0.0);
+        // A child with stdin, stdout and stderr open (and whatever non-close-on-exec fds this
+        // test inherited), then gone.
+        let mut c = Command::new("sleep")
+            .arg("5")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let n = fd_count(c.id());
+        let _ = c.kill();
+        let _ = c.wait();
+        assert!(n.unwrap() >= 3, "{n:?}");
+        assert_eq!(fd_count(c.id()), None);
     }
 }
