@@ -350,7 +350,7 @@ pub struct BenchSoakArgs {
     #[arg(long = "max-rss-growth", value_name = "PCT", default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=10_000))]
     pub max_rss_growth: u32,
     /// Connections kept busy at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub workers: u32,
     /// The emulated path, both directions (see bench tunnel --path).
     #[arg(long, value_name = "SPEC", default_value = SOAK_PATH, value_parser = parse_path_arg)]
