@@ -126,8 +126,8 @@ complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_sub
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l rcvwnd -d 'KCP receive window (segments), both sides' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l duration -d 'Seconds of bulk transfer in each direction' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l path -d 'Run through an emulated path, both directions, e.g. "delay=20ms,jitter=2ms,loss=2%,rate=100mbit,queue=1mb,reorder=1%" (keys: delay, jitter, loss, burst, rate, queue, reorder)' -r
-complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l path-up -d 'The path client → server only (overrides --path for that direction)' -r
-complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l path-down -d 'The path server → client only (overrides --path for that direction)' -r
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l path-up -d 'The path from client to server only (overrides --path for that direction)' -r
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l path-down -d 'The path from server to client only (overrides --path for that direction)' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l nocomp -d 'Disable compression (the default for the bench: the data is incompressible)'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l comp -d 'Enable snappy compression (off by default in the bench)'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l vs-go -d 'Also run the Go binaries (/usr/bin/kcptun-client, -server) and compare'
@@ -145,8 +145,8 @@ complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_sub
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from soak" -l max-rss-growth -d 'Fail if RSS grows more than this many percent after warm-up (client or server)' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from soak" -l workers -d 'Connections kept busy at once' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from soak" -l path -d 'The emulated path, both directions (see bench tunnel --path)' -r
-complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from soak" -l path-up -d 'The path client → server only (overrides --path for that direction)' -r
-complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from soak" -l path-down -d 'The path server → client only (overrides --path for that direction)' -r
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from soak" -l path-up -d 'The path from client to server only (overrides --path for that direction)' -r
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from soak" -l path-down -d 'The path from server to client only (overrides --path for that direction)' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from soak" -s h -l help -d 'Print help'
 complete -c kcptun -n "__fish_kcptun_using_subcommand snmp" -l ctl -d 'Control socket of a running kcptun client or server (the PATH given to its --ctl)' -r -F
 complete -c kcptun -n "__fish_kcptun_using_subcommand snmp" -l file -d 'Summarise a --snmplog CSV file (latest or 2021 Go kcptun layout)' -r -F

@@ -316,10 +316,10 @@ pub struct BenchTunnelArgs {
     /// loss, burst, rate, queue, reorder).
     #[arg(long, value_name = "SPEC", value_parser = parse_path_arg)]
     pub path: Option<PathSpec>,
-    /// The path client → server only (overrides --path for that direction).
+    /// The path from client to server only (overrides --path for that direction).
     #[arg(long = "path-up", value_name = "SPEC", value_parser = parse_path_arg)]
     pub path_up: Option<PathSpec>,
-    /// The path server → client only (overrides --path for that direction).
+    /// The path from server to client only (overrides --path for that direction).
     #[arg(long = "path-down", value_name = "SPEC", value_parser = parse_path_arg)]
     pub path_down: Option<PathSpec>,
     /// Print JSON instead of a table.
@@ -355,10 +355,10 @@ pub struct BenchSoakArgs {
     /// The emulated path, both directions (see bench tunnel --path).
     #[arg(long, value_name = "SPEC", default_value = SOAK_PATH, value_parser = parse_path_arg)]
     pub path: PathSpec,
-    /// The path client → server only (overrides --path for that direction).
+    /// The path from client to server only (overrides --path for that direction).
     #[arg(long = "path-up", value_name = "SPEC", value_parser = parse_path_arg)]
     pub path_up: Option<PathSpec>,
-    /// The path server → client only (overrides --path for that direction).
+    /// The path from server to client only (overrides --path for that direction).
     #[arg(long = "path-down", value_name = "SPEC", value_parser = parse_path_arg)]
     pub path_down: Option<PathSpec>,
 }
