@@ -147,7 +147,7 @@ fn tunnel_through_a_path_moves_data_and_reports_it() {
     assert_eq!(runs.len(), 1);
     let cfg = &runs[0]["config"];
     assert_eq!(cfg["path_up"], "delay=5ms,jitter=1ms,loss=1%,reorder=1%");
-    assert_eq!(cfg["path_down"], "delay=10ms,rate=100mbit,queue=250kib");
+    assert_eq!(cfg["path_down"], "delay=10ms,rate=100mbit,queue=256kb");
     let ours = &runs[0]["ours"];
     positive(ours, "up_MBps");
     positive(ours, "down_MBps");

@@ -170,10 +170,17 @@ impl fmt::Display for PathSpec {
             } else {
                 format!("rate={r}bit")
             });
-            parts.push(if self.queue_bytes % 1024 == 0 {
-                format!("queue={}kib", self.queue_bytes / 1024)
+            let q = self.queue_bytes;
+            parts.push(if q % 1_000_000 == 0 {
+                format!("queue={}mb", q / 1_000_000)
+            } else if q % (1 << 20) == 0 {
+                format!("queue={}mib", q >> 20)
+            } else if q % 1000 == 0 {
+                format!("queue={}kb", q / 1000)
+            } else if q % 1024 == 0 {
+                format!("queue={}kib", q / 1024)
             } else {
-                format!("queue={}b", self.queue_bytes)
+                format!("queue={q}b")
             });
         }
         if self.reorder_ppm > 0 {
