@@ -20,7 +20,7 @@
 //! of losses can, very rarely, cause; anything more frequent is a bug); a child that exits.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use super::path::Relay;
 use super::procs::{check_all, fd_count, free_tcp_port, free_udp_port, status_mib, ChildProc};
-use super::tunnel::traffic::{continues, random_data};
+use super::tunnel::traffic::{continues, random_data, Acceptor};
 use super::{err, num, Progress};
 use crate::cmd::{BenchSoakArgs, RunError};
 use crate::proto::rng::Rng;
@@ -145,52 +145,13 @@ impl Counts {
 }
 
 /// The checking target: reads the header, checks the upload, sends the download, closes its
-/// side, waits for the client's close.
-struct Target {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    accept: Option<JoinHandle<()>>,
-}
-
-impl Target {
-    fn start(data: Arc<Vec<u8>>, counts: Arc<Counts>) -> Result<Self, RunError> {
-        let l = TcpListener::bind("127.0.0.1:0")
-            .map_err(|e| err(format!("bench soak: cannot listen for the target: {e}")))?;
-        let addr = l
-            .local_addr()
-            .map_err(|e| err(format!("bench soak: target address: {e}")))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let st = stop.clone();
-        let accept = thread::spawn(move || {
-            for conn in l.incoming() {
-                if st.load(Ordering::Relaxed) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let (d, c) = (data.clone(), counts.clone());
-                thread::spawn(move || {
-                    if let Err((msg, corrupt)) = serve(conn, &d) {
-                        c.error(format!("target: {msg}"), corrupt);
-                    }
-                });
-            }
-        });
-        Ok(Target {
-            addr,
-            stop,
-            accept: Some(accept),
-        })
-    }
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(h) = self.accept.take() {
-            let _ = h.join();
+/// side, waits for the client's close. Errors go to `counts`.
+fn start_target(data: Arc<Vec<u8>>, counts: Arc<Counts>) -> Result<Acceptor, RunError> {
+    Acceptor::start(move |conn| {
+        if let Err((msg, corrupt)) = serve(conn, &data) {
+            counts.error(format!("target: {msg}"), corrupt);
         }
-    }
+    })
 }
 
 /// Reads one series out of a sample.
@@ -379,7 +340,7 @@ pub(super) fn run(a: &BenchSoakArgs) -> Result<(), RunError> {
         .map_err(|e| err(format!("bench soak: cannot find this executable: {e}")))?;
     let data = random_data();
     let counts = Arc::new(Counts::default());
-    let target = Target::start(data.clone(), counts.clone())?;
+    let target = start_target(data.clone(), counts.clone())?;
 
     let udp = free_udp_port()?;
     let server_addr = SocketAddr::from(([127, 0, 0, 1], udp));
@@ -714,7 +675,7 @@ mod tests {
     fn a_churn_connection_through_the_target_checks_both_ways() {
         let data = random_data();
         let counts = Arc::new(Counts::default());
-        let t = Target::start(data.clone(), counts.clone()).unwrap();
+        let t = start_target(data.clone(), counts.clone()).unwrap();
         let mut rng = Rng::from_seed([3; 32]);
         for _ in 0..5 {
             let b = one_conn(t.addr, &data, &mut rng).unwrap();

@@ -14,49 +14,45 @@ use crate::cmd::bench::procs::{check_all, ChildProc};
 use crate::cmd::RunError;
 use crate::proto::rng::Rng;
 
-/// The TCP target the server forwards to: sink, source or echo per connection (first byte).
-pub(super) struct Target {
-    pub(super) addr: SocketAddr,
-    /// Bytes received by sink connections.
-    pub(super) sunk: Arc<AtomicU64>,
-    /// Set when a sink received bytes that are not the bench's data stream.
-    pub(super) corrupt: Arc<AtomicBool>,
+/// A TCP listener on 127.0.0.1 that serves each connection on its own thread; stopped (and its
+/// accept thread joined) on drop. Both benches' targets are one.
+pub(in crate::cmd::bench) struct Acceptor {
+    pub(in crate::cmd::bench) addr: SocketAddr,
     stop: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
 }
 
-impl Target {
-    pub(super) fn start(data: Arc<Vec<u8>>) -> Result<Self, RunError> {
+impl Acceptor {
+    /// Listens on a free port; `serve` runs once per accepted connection, on a new thread.
+    pub(in crate::cmd::bench) fn start(
+        serve: impl Fn(TcpStream) + Clone + Send + 'static,
+    ) -> Result<Self, RunError> {
         let l = TcpListener::bind("127.0.0.1:0")
             .map_err(|e| err(format!("bench: cannot listen for the target: {e}")))?;
         let addr = l
             .local_addr()
             .map_err(|e| err(format!("bench: target address: {e}")))?;
-        let sunk = Arc::new(AtomicU64::new(0));
-        let corrupt = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
-        let (s2, st2, c2) = (sunk.clone(), stop.clone(), corrupt.clone());
+        let st = stop.clone();
         let accept = thread::spawn(move || {
             for conn in l.incoming() {
-                if st2.load(Ordering::Relaxed) {
+                if st.load(Ordering::Relaxed) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (s3, d3, c3) = (s2.clone(), data.clone(), c2.clone());
-                thread::spawn(move || serve(conn, &s3, &c3, &d3));
+                let f = serve.clone();
+                thread::spawn(move || f(conn));
             }
         });
-        Ok(Target {
+        Ok(Acceptor {
             addr,
-            sunk,
-            corrupt,
             stop,
             accept: Some(accept),
         })
     }
 }
 
-impl Drop for Target {
+impl Drop for Acceptor {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         // Wake the accept loop.
@@ -64,6 +60,31 @@ impl Drop for Target {
         if let Some(h) = self.accept.take() {
             let _ = h.join();
         }
+    }
+}
+
+/// The TCP target the server forwards to: sink, source or echo per connection (first byte).
+pub(super) struct Target {
+    pub(super) addr: SocketAddr,
+    /// Bytes received by sink connections.
+    pub(super) sunk: Arc<AtomicU64>,
+    /// Set when a sink received bytes that are not the bench's data stream.
+    pub(super) corrupt: Arc<AtomicBool>,
+    _acceptor: Acceptor,
+}
+
+impl Target {
+    pub(super) fn start(data: Arc<Vec<u8>>) -> Result<Self, RunError> {
+        let sunk = Arc::new(AtomicU64::new(0));
+        let corrupt = Arc::new(AtomicBool::new(false));
+        let (s2, c2) = (sunk.clone(), corrupt.clone());
+        let acceptor = Acceptor::start(move |conn| serve(conn, &s2, &c2, &data))?;
+        Ok(Target {
+            addr: acceptor.addr,
+            sunk,
+            corrupt,
+            _acceptor: acceptor,
+        })
     }
 }
 
