@@ -34,6 +34,9 @@ _kcptun() {
             kcptun__subcmd__bench,fec)
                 cmd="kcptun__subcmd__bench__subcmd__fec"
                 ;;
+            kcptun__subcmd__bench,soak)
+                cmd="kcptun__subcmd__bench__subcmd__soak"
+                ;;
             kcptun__subcmd__bench,tunnel)
                 cmd="kcptun__subcmd__bench__subcmd__tunnel"
                 ;;
@@ -58,7 +61,7 @@ _kcptun() {
             return 0
             ;;
         kcptun__subcmd__bench)
-            opts="-h --help tunnel crypt fec"
+            opts="-h --help tunnel crypt fec soak"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -103,8 +106,54 @@ _kcptun() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        kcptun__subcmd__bench__subcmd__soak)
+            opts="-h --minutes --seconds --interval --max-rss-growth --workers --path --path-up --path-down --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --minutes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --seconds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-rss-growth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --workers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path-up)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path-down)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         kcptun__subcmd__bench__subcmd__tunnel)
-            opts="-h --crypt --mode --datashard --ds --parityshard --ps --nocomp --comp --sndwnd --rcvwnd --duration --vs-go --restart --json --help"
+            opts="-h --crypt --mode --datashard --ds --parityshard --ps --nocomp --comp --sndwnd --rcvwnd --duration --vs-go --restart --path --path-up --path-down --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -143,6 +192,18 @@ _kcptun() {
                     return 0
                     ;;
                 --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path-up)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path-down)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -130,3 +130,41 @@ fn tunnel_vs_go_json_has_both_and_ratios() {
     positive(&runs[0]["ratio"], "up_MBps");
     positive(&runs[0]["ratio"], "down_MBps");
 }
+
+#[test]
+fn tunnel_through_a_path_moves_data_and_reports_it() {
+    let v = bench(&[
+        "tunnel",
+        "--duration",
+        "1",
+        "--path",
+        "delay=5ms,jitter=1ms,loss=1%,reorder=1%",
+        "--path-down",
+        "delay=10ms,rate=100mbit,queue=256kb",
+        "--json",
+    ]);
+    let runs = v["runs"].as_array().expect("runs array");
+    assert_eq!(runs.len(), 1);
+    let cfg = &runs[0]["config"];
+    assert_eq!(cfg["path_up"], "delay=5ms,jitter=1ms,loss=1%,reorder=1%");
+    assert_eq!(cfg["path_down"], "delay=10ms,rate=100mbit,queue=256kb");
+    let ours = &runs[0]["ours"];
+    positive(ours, "up_MBps");
+    positive(ours, "down_MBps");
+    // Both directions' delays are in every round trip.
+    let rtt = positive(ours, "rtt_idle_p50_ms");
+    assert!(rtt >= 15.0, "idle RTT {rtt} ms through a 5 + 10 ms path");
+}
+
+#[test]
+fn tunnel_path_errors_are_one_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kcptun"))
+        .args(["bench", "tunnel", "--path-up", "delay=20ms,queue=1mb"])
+        .output()
+        .expect("run kcptun");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--path-up"), "{stderr}");
+    assert!(stderr.contains("queue= needs a rate="), "{stderr}");
+}

@@ -14,8 +14,11 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Arg, ArgAction, Command};
+
+use super::bench::path::PathSpec;
 
 /// Value kind of a flag / config key (Go's `string`, `int`, `bool`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,6 +268,8 @@ pub struct BenchArgs {
 }
 
 /// What `kcptun bench` measures.
+// Parsed once per process: the size of the larger variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum BenchCmd {
     /// A loopback tunnel end to end: our client and server as child processes (--vs-go: and Go's).
@@ -273,11 +278,13 @@ pub enum BenchCmd {
     Crypt(BenchCryptArgs),
     /// FEC encoder/decoder throughput.
     Fec(BenchFecArgs),
+    /// Client + server for a while through a lossy path with connection churn; RSS and fds.
+    Soak(BenchSoakArgs),
 }
 
 /// `kcptun bench tunnel`: our client and server as child processes on loopback, an embedded
-/// TCP target, incompressible data each way. With `--vs-go` and no tuning flag, both issue
-/// configurations run: (a) fast3, aes, FEC 10/3 and (b) fast3, crypt none, FEC off.
+/// TCP target, incompressible data each way. With `--vs-go` and no tuning or path flag, both
+/// issue configurations run: (a) fast3, aes, FEC 10/3 and (b) fast3, crypt none, FEC off.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct BenchTunnelArgs {
     /// Cipher (same names as `--crypt` of client/server).
@@ -314,9 +321,65 @@ pub struct BenchTunnelArgs {
     /// the server is killed and restarted.
     #[arg(long)]
     pub restart: bool,
+    /// Run through an emulated path, both directions, e.g.
+    /// "delay=20ms,jitter=2ms,loss=2%,rate=100mbit,queue=1mb,reorder=1%" (keys: delay, jitter,
+    /// loss, burst, rate, queue, reorder).
+    #[arg(long, value_name = "SPEC", value_parser = parse_path_arg)]
+    pub path: Option<PathSpec>,
+    /// The path from client to server only (overrides --path for that direction).
+    #[arg(long = "path-up", value_name = "SPEC", value_parser = parse_path_arg)]
+    pub path_up: Option<PathSpec>,
+    /// The path from server to client only (overrides --path for that direction).
+    #[arg(long = "path-down", value_name = "SPEC", value_parser = parse_path_arg)]
+    pub path_down: Option<PathSpec>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The path of a soak run unless --path says otherwise: a 40 ms RTT with loss and reordering,
+/// limited to 40 Mbit/s so the churn fills the link without taking a 2-core machine's CPU.
+pub const SOAK_PATH: &str = "delay=20ms,jitter=2ms,loss=1%,reorder=1%,rate=40mbit,queue=256kb";
+
+/// `kcptun bench soak`: our client and server as child processes for a while, through an
+/// emulated lossy path, with connections opened, used (checked data both ways) and closed
+/// continuously; RSS and open fds of both sampled; fails on fd growth, RSS growth above
+/// --max-rss-growth, corrupted data or connection errors above 0.1 %.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct BenchSoakArgs {
+    /// How long to run, in minutes (fractions allowed, e.g. 0.5).
+    #[arg(long, value_name = "N", value_parser = parse_minutes_arg, conflicts_with = "seconds")]
+    pub minutes: Option<Duration>,
+    /// How long to run, in seconds (default: 10 minutes).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(10..=604_800))]
+    pub seconds: Option<u64>,
+    /// Seconds between samples of RSS and open fds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub interval: u64,
+    /// Fail if RSS grows more than this many percent after warm-up (client or server).
+    #[arg(long = "max-rss-growth", value_name = "PCT", default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub max_rss_growth: u32,
+    /// Connections kept busy at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub workers: u32,
+    /// The emulated path, both directions (see bench tunnel --path).
+    #[arg(long, value_name = "SPEC", default_value = SOAK_PATH, value_parser = parse_path_arg)]
+    pub path: PathSpec,
+    /// The path from client to server only (overrides --path for that direction).
+    #[arg(long = "path-up", value_name = "SPEC", value_parser = parse_path_arg)]
+    pub path_up: Option<PathSpec>,
+    /// The path from server to client only (overrides --path for that direction).
+    #[arg(long = "path-down", value_name = "SPEC", value_parser = parse_path_arg)]
+    pub path_down: Option<PathSpec>,
+}
+
+impl BenchSoakArgs {
+    /// The run's length: --minutes, --seconds, else 10 minutes.
+    pub fn duration(&self) -> Duration {
+        self.minutes
+            .or(self.seconds.map(Duration::from_secs))
+            .unwrap_or(Duration::from_secs(600))
+    }
 }
 
 /// `kcptun bench crypt`.
@@ -374,6 +437,17 @@ Examples:
 
 fn parse_crypt_arg(s: &str) -> Result<String, String> {
     super::settings::check_crypt(s).map(str::to_string)
+}
+
+fn parse_path_arg(s: &str) -> Result<PathSpec, String> {
+    PathSpec::parse(s)
+}
+
+fn parse_minutes_arg(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(m) if (1.0 / 6.0..=10_080.0).contains(&m) => Ok(Duration::from_secs_f64(m * 60.0)),
+        _ => Err("expected minutes from 0.17 (10 s) to 10080 (a week), e.g. 60 or 0.5".into()),
+    }
 }
 
 fn parse_mode_arg(s: &str) -> Result<String, String> {

@@ -26,7 +26,9 @@ use std::path::Path;
 use clap::error::ErrorKind;
 use clap::Parser;
 
-pub use args::{BenchArgs, BenchCmd, BenchCryptArgs, BenchFecArgs, BenchTunnelArgs, SnmpArgs};
+pub use args::{
+    BenchArgs, BenchCmd, BenchCryptArgs, BenchFecArgs, BenchSoakArgs, BenchTunnelArgs, SnmpArgs,
+};
 pub use endpoint::{parse_endpoint, parse_stream_addr, Endpoint, StreamAddr};
 pub use error::{CliError, RunError};
 pub use plugin::PluginEnv;
@@ -63,7 +65,7 @@ Usage: kcptun <COMMAND> [FLAGS]
 Commands:
   client   listen on TCP, tunnel connections to a kcptun server
   server   accept tunnels, forward connections to a TCP target
-  bench    measure this build (tunnel, crypt, fec)
+  bench    measure this build (tunnel, crypt, fec, soak)
   snmp     show counters of a running kcptun (via --ctl) or of a --snmplog file
 
 Run `kcptun <COMMAND> -h` for its flags. Named kcptun-client or kcptun-server (e.g. through a
@@ -259,7 +261,8 @@ pub fn clap_command() -> clap::Command {
         .subcommand(args::side_command(true))
         .subcommand(args::side_command(false))
         .subcommand(
-            BenchArgs::command().about("measure this build: tunnel, cipher and FEC throughput"),
+            BenchArgs::command()
+                .about("measure this build: tunnel, cipher and FEC throughput; soak"),
         )
         .subcommand(SnmpArgs::command())
 }
@@ -296,7 +299,7 @@ fn clap_error(e: clap::Error) -> Result<Command, CliError> {
     match e.kind() {
         ErrorKind::DisplayHelp => Ok(Command::Help(e.render().to_string())),
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => Err(CliError::Usage(
-            "missing subcommand: `kcptun bench tunnel|crypt|fec` (see -h)".into(),
+            "missing subcommand: `kcptun bench tunnel|crypt|fec|soak` (see -h)".into(),
         )),
         ErrorKind::DisplayVersion => Ok(Command::Version),
         _ => {

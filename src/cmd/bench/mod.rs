@@ -5,12 +5,17 @@
 //!   RSS, round-trip latency, and with `--vs-go` the same measurement of Go kcptun's binaries.
 //! * [`crypt`]: seal+open throughput of every `--crypt` method.
 //! * [`fec`]: Reed-Solomon encode/recover throughput.
+//! * [`soak`]: client + server for minutes to hours through an emulated lossy [`path`] with
+//!   connection churn; RSS and open fds must stay flat.
 //!
 //! Call order: [`run_bench`] with the parsed [`BenchArgs`]. Progress goes to stderr as one
 //! `\r`-rewritten line, only when stderr is a terminal; results go to stdout.
 
 mod crypt;
 mod fec;
+pub mod path;
+mod procs;
+mod soak;
 mod tunnel;
 
 use std::io::{IsTerminal, Write};
@@ -23,7 +28,13 @@ pub fn run_bench(args: &BenchArgs) -> Result<(), RunError> {
         BenchCmd::Tunnel(t) => tunnel::run(t),
         BenchCmd::Crypt(c) => crypt::run(c),
         BenchCmd::Fec(f) => fec::run(f),
+        BenchCmd::Soak(s) => soak::run(s),
     }
+}
+
+/// A bench failure as a one-line (or, with a child's stderr, a few-line) message.
+fn err(msg: impl Into<String>) -> RunError {
+    RunError::Other(msg.into())
 }
 
 /// A one-line progress indicator on stderr (`\r`-rewritten), silent unless stderr is a terminal.
