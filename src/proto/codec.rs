@@ -104,6 +104,14 @@ impl Outbound {
         Some(n)
     }
 
+    /// Heap bytes of the cipher state and of the FEC encoder.
+    pub fn heap_bytes(&self) -> (usize, usize) {
+        (
+            self.crypt.heap_bytes(),
+            self.fec.as_ref().map_or(0, FecEncoder::heap_bytes),
+        )
+    }
+
     /// OutPkts/OutBytes here; FEC encoder counters added in.
     pub fn stats(&self) -> Snmp {
         let mut s = self.stats;
@@ -214,6 +222,14 @@ impl Inbound {
     /// The next KCP datagram recovered by FEC since the last `open`.
     pub fn poll_recovered(&mut self) -> Option<&[u8]> {
         self.fec.as_mut()?.poll_recovered()
+    }
+
+    /// Heap bytes of the cipher state and of the FEC decoder.
+    pub fn heap_bytes(&self) -> (usize, usize) {
+        (
+            self.crypt.heap_bytes(),
+            self.fec.as_ref().map_or(0, FecDecoder::heap_bytes),
+        )
     }
 
     /// InPkts/InBytes/InCsumErrors/InErrs here; FEC decoder counters added in.

@@ -75,6 +75,13 @@ impl Compressor {
         }
     }
 
+    /// Heap bytes held (the encoder's large hash table, allocated by its first input over 1 KiB,
+    /// is counted once that may have happened).
+    pub fn heap_bytes(&self) -> usize {
+        let table = if self.scratch.is_empty() { 0 } else { 2 << 14 };
+        crate::proto::mem::vec_bytes(&self.scratch) + table
+    }
+
     /// One `CompStream.Write` + `Flush`: appends the framed bytes for `input` to `out`.
     ///
     /// The stream identifier precedes the first data chunk; empty input appends nothing. `input`
@@ -203,6 +210,11 @@ impl Decompressor {
             body: Vec::new(),
             started: false,
         }
+    }
+
+    /// Heap bytes held (the buffer of a chunk that straddles calls).
+    pub fn heap_bytes(&self) -> usize {
+        crate::proto::mem::vec_bytes(&self.body)
     }
 
     /// Bytes held internally (partial header + partial chunk body); never more than

@@ -33,6 +33,7 @@ use super::rng::Rng;
 use super::smux::{self, Session, SmuxConfig, StreamId};
 use super::snmp::Snmp;
 
+pub use super::mem::HeapUsage;
 pub use super::smux::{Event, OpenError, ReadError, WriteError};
 
 /// Everything both ends of a tunnel session are configured with.
@@ -423,6 +424,28 @@ impl Tunnel {
         s.add(&self.inb.stats());
         s.add(self.kcp.stats());
         s
+    }
+
+    /// Heap bytes this session holds, by layer (see [`HeapUsage`]). The `Tunnel` value itself
+    /// (its inline state) is counted under `buffers`.
+    pub fn heap_usage(&self) -> HeapUsage {
+        use super::mem::vec_bytes;
+        let (crypt_out, fec_enc) = self.out.heap_bytes();
+        let (crypt_in, fec_dec) = self.inb.heap_bytes();
+        HeapUsage {
+            kcp: self.kcp.heap_bytes(),
+            fec_enc,
+            fec_dec,
+            crypt: crypt_out + crypt_in,
+            compress: self.comp.as_ref().map_or(0, Compressor::heap_bytes)
+                + self.decomp.as_ref().map_or(0, Decompressor::heap_bytes),
+            smux: self.smux.heap_bytes(),
+            buffers: std::mem::size_of::<Self>()
+                + vec_bytes(&self.frame)
+                + vec_bytes(&self.txq)
+                + vec_bytes(&self.rx)
+                + vec_bytes(&self.dec),
+        }
     }
 
     /// Changes the KCP settings (a server applies them after creating the session from a datagram).

@@ -124,6 +124,17 @@ impl FecDecoder {
         &self.stats
     }
 
+    /// Heap bytes held: group slots, recovered shards, coding matrix.
+    pub fn heap_bytes(&self) -> usize {
+        use crate::proto::mem::vec_bytes;
+        self.slots
+            .iter()
+            .map(|s| vec_bytes(&s.buf) + vec_bytes(&s.lens))
+            .sum::<usize>()
+            + vec_bytes(&self.recov)
+            + self.codec.heap_bytes()
+    }
+
     /// How many times auto-tune switched to another (ds, ps).
     pub fn shape_changes(&self) -> u64 {
         self.shape_changes

@@ -62,6 +62,12 @@ impl FecEncoder {
         })
     }
 
+    /// Heap bytes held: the group's shards and the coding matrix.
+    pub fn heap_bytes(&self) -> usize {
+        use crate::proto::mem::vec_bytes;
+        vec_bytes(&self.shards) + vec_bytes(&self.lens) + self.codec.heap_bytes()
+    }
+
     /// Starts numbering at `seqid` (reduced modulo paws). Meant for tests of the wrap-around.
     pub fn with_next_seqid(mut self, seqid: u32) -> Self {
         self.next = seqid % self.paws;

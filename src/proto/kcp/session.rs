@@ -330,6 +330,28 @@ impl Kcp {
         self.rmt_wnd
     }
 
+    /// Heap bytes held: queues, rings, segment buffers and the pool.
+    pub fn heap_bytes(&self) -> usize {
+        use crate::proto::mem::{deque_bytes, vec_bytes};
+        deque_bytes(&self.snd_queue)
+            + self.snd_queue.iter().map(vec_bytes).sum::<usize>()
+            + deque_bytes(&self.snd_buf)
+            + self
+                .snd_buf
+                .iter()
+                .map(|s| vec_bytes(&s.data))
+                .sum::<usize>()
+            + vec_bytes(&self.rcv_ring)
+            + self.rcv_ring.iter().flatten().map(vec_bytes).sum::<usize>()
+            + deque_bytes(&self.rcv_queue)
+            + self.rcv_queue.iter().map(vec_bytes).sum::<usize>()
+            + vec_bytes(&self.acklist)
+            + vec_bytes(&self.ack_batch)
+            + vec_bytes(&self.ts_scratch)
+            + vec_bytes(&self.pool)
+            + self.pool.iter().map(vec_bytes).sum::<usize>()
+    }
+
     #[inline]
     fn clock(&self, now: Instant) -> Ms {
         Ms(now.saturating_duration_since(self.created).as_millis() as u32)

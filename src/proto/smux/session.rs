@@ -158,6 +158,22 @@ impl Session {
         self.dead
     }
 
+    /// Heap bytes held: the stream table, stream buffers and queues.
+    pub fn heap_bytes(&self) -> usize {
+        use crate::proto::mem::deque_bytes;
+        // A hash table slot holds the entry plus one control byte.
+        self.streams.capacity() * (std::mem::size_of::<(StreamId, Stream)>() + 1)
+            + self
+                .streams
+                .values()
+                .map(|s| deque_bytes(&s.rbuf) + deque_bytes(&s.sbuf))
+                .sum::<usize>()
+            + deque_bytes(&self.backlog)
+            + deque_bytes(&self.ctrl)
+            + deque_bytes(&self.ready)
+            + deque_bytes(&self.events)
+    }
+
     /// Bytes of stream data buffered in the session, both directions.
     pub fn buffered(&self) -> usize {
         self.unread + self.unsent
