@@ -1,0 +1,420 @@
+//! The output half of [`Kcp`]: timers, flush planning and `poll_transmit` (split from
+//! `session.rs` along that seam; the state it works on is defined there).
+
+use std::time::{Duration, Instant};
+
+use super::super::segment::{Header, CMD_ACK, CMD_PUSH, CMD_WASK, CMD_WINS, OVERHEAD};
+use super::super::{sn_diff, Ms};
+use super::*;
+
+impl Kcp {
+    /// Runs what is due at `now`: the interval flush (which also covers RTOs and probes).
+    /// Calls before [`Kcp::poll_timeout`] are harmless no-ops.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.is_idle() {
+            self.realign_timer(now);
+            return;
+        }
+        if now >= self.next_flush_at {
+            self.request(true, true);
+            self.next_flush_at = now + Duration::from_millis(self.interval as u64);
+        }
+    }
+
+    /// When [`Kcp::handle_timeout`] next has work; `None` while the session is idle (nothing to
+    /// send, acknowledge, retransmit or probe), so idle sessions cost no wake-ups. The interval
+    /// flushes keep their phase across idle spells.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        (!self.is_idle()).then_some(self.next_flush_at)
+    }
+
+    /// Nothing for an interval flush to do: it would emit nothing and change nothing.
+    pub(super) fn is_idle(&self) -> bool {
+        self.snd_buf.is_empty()
+            && self.snd_queue.is_empty()
+            && self.acklist.is_empty()
+            && !self.ask_send
+            && !self.ask_tell
+            && self.rmt_wnd != 0
+            && self.plan.is_none()
+            && !self.want.any
+    }
+
+    /// After an idle spell the interval deadline may lie in the past: move it to the next tick
+    /// of the same phase, as kcp-go's never-stopping update timer would have.
+    pub(super) fn realign_timer(&mut self, now: Instant) {
+        if self.next_flush_at < now {
+            let iv = self.interval.max(1) as u128;
+            let late = (now - self.next_flush_at).as_millis();
+            let ticks = (late / iv + 1) as u64;
+            self.next_flush_at += Duration::from_millis(ticks.saturating_mul(iv as u64));
+        }
+    }
+
+    pub(super) fn request(&mut self, full: bool, timer: bool) {
+        self.want.any = true;
+        self.want.full |= full;
+        self.want.timer |= timer;
+    }
+
+    /// Writes the next datagram (at most mtu bytes) into `out`, or `None` when the current flush
+    /// is complete. `out` should hold at least mtu bytes.
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
+        let mut len = 0;
+        loop {
+            if self.plan.is_none() {
+                if !self.want.any {
+                    break;
+                }
+                let w = std::mem::take(&mut self.want);
+                self.start_plan(now, w);
+            }
+            match self.run_plan(now, out, &mut len) {
+                Step::Full => return Some(len),
+                Step::Stuck => break,
+                Step::Done => {
+                    self.plan = None;
+                    if len > 0 {
+                        return Some(len);
+                    }
+                }
+            }
+        }
+        (len > 0).then_some(len)
+    }
+
+    pub(super) fn start_plan(&mut self, now: Instant, w: Want) {
+        let cur = self.clock(now);
+        let mut plan = Plan {
+            full: w.full,
+            timer: w.timer,
+            ack_idx: 0,
+            cursor: self.snd_una,
+            new_segs: 0,
+            change: 0,
+            lost: 0,
+            cwnd_eff: 0,
+            min_rto: self.interval as i32,
+            jumped: false,
+            min_resend: None,
+            fastack_seen: false,
+            epoch0: self.fastack_epoch,
+        };
+        {
+            // Window probing while the peer's window is closed (every flush kind).
+            if self.rmt_wnd == 0 {
+                if self.probe_wait == 0 {
+                    self.probe_wait = PROBE_INIT;
+                    self.ts_probe = cur.add(self.probe_wait);
+                } else if cur.diff(self.ts_probe) >= 0 {
+                    if self.probe_wait < PROBE_INIT {
+                        self.probe_wait = PROBE_INIT;
+                    }
+                    self.probe_wait += self.probe_wait / 2;
+                    if self.probe_wait > PROBE_LIMIT {
+                        self.probe_wait = PROBE_LIMIT;
+                    }
+                    self.ts_probe = cur.add(self.probe_wait);
+                    self.ask_send = true;
+                }
+            } else {
+                self.ts_probe = Ms(0);
+                self.probe_wait = 0;
+            }
+        }
+        {
+            // Move queued data into the send window (kcp-go does this in ACK-only flushes too;
+            // only the (re)transmission loop is reserved to full flushes).
+            let mut cwnd = self.snd_wnd.min(self.rmt_wnd);
+            if !self.nocwnd {
+                cwnd = cwnd.min(self.cwnd);
+            }
+            plan.cwnd_eff = cwnd;
+            while sn_diff(self.snd_nxt, self.snd_una.wrapping_add(cwnd)) < 0 {
+                let Some(data) = self.snd_queue.pop_front() else {
+                    break;
+                };
+                if self.snd_buf.is_empty() {
+                    self.last_progress_at = now;
+                }
+                self.snd_buf.push_back(SndSeg {
+                    sn: self.snd_nxt,
+                    ts: 0,
+                    resend_at: Ms(0),
+                    rto: 0,
+                    fastack: 0,
+                    xmit: 0,
+                    acked: false,
+                    data,
+                });
+                self.snd_nxt = self.snd_nxt.wrapping_add(1);
+                plan.new_segs += 1;
+            }
+        }
+        self.plan = Some(plan);
+    }
+
+    /// Whether `need` more bytes fit after `len` in a datagram written to a buffer of `cap`.
+    #[inline]
+    pub(super) fn fits(&self, len: usize, need: usize, cap: usize) -> bool {
+        len + need <= self.mtu.min(cap) || (len == 0 && need <= cap)
+    }
+
+    pub(super) fn run_plan(&mut self, now: Instant, out: &mut [u8], len: &mut usize) -> Step {
+        let cur = self.clock(now);
+        let cap = out.len();
+        let Some(mut plan) = self.plan.take() else {
+            return Step::Done;
+        };
+        let step = self.run_plan_inner(cur, now, &mut plan, out, len, cap);
+        self.plan = Some(plan);
+        step
+    }
+
+    pub(super) fn run_plan_inner(
+        &mut self,
+        cur: Ms,
+        now: Instant,
+        plan: &mut Plan,
+        out: &mut [u8],
+        len: &mut usize,
+        cap: usize,
+    ) -> Step {
+        let wnd = self.wnd_unused();
+        let una = self.rcv_nxt;
+        let mut hdr = Header {
+            conv: self.conv,
+            cmd: CMD_ACK,
+            frg: 0,
+            wnd,
+            ts: 0,
+            sn: 0,
+            una,
+            len: 0,
+        };
+        // 1. ACKs (with the bufferbloat filter).
+        while plan.ack_idx < self.acklist.len() {
+            let (sn, ts) = self.acklist[plan.ack_idx];
+            let last = plan.ack_idx + 1 == self.acklist.len();
+            if sn_diff(sn, self.rcv_nxt) >= 0 || last {
+                if !self.fits(*len, OVERHEAD, cap) {
+                    return if *len > 0 { Step::Full } else { Step::Stuck };
+                }
+                hdr.sn = sn;
+                hdr.ts = ts;
+                hdr.write(&mut out[*len..]);
+                *len += OVERHEAD;
+                self.stats.out_segs += 1;
+            }
+            plan.ack_idx += 1;
+        }
+        self.acklist.clear();
+        plan.ack_idx = 0;
+        // 2. Window probe commands (kcp-go sends these in ACK-only flushes too).
+        hdr.ts = 0;
+        hdr.sn = 0;
+        for (flag, cmd) in [(self.ask_send, CMD_WASK), (self.ask_tell, CMD_WINS)] {
+            if !flag {
+                continue;
+            }
+            if !self.fits(*len, OVERHEAD, cap) {
+                return if *len > 0 { Step::Full } else { Step::Stuck };
+            }
+            hdr.cmd = cmd;
+            hdr.write(&mut out[*len..]);
+            *len += OVERHEAD;
+            self.stats.out_segs += 1;
+            if cmd == CMD_WASK {
+                self.ask_send = false;
+            } else {
+                self.ask_tell = false;
+            }
+        }
+        if !plan.full {
+            return Step::Done;
+        }
+        // 4. (Re)transmissions.
+        let resent = if self.fastresend > 0 {
+            self.fastresend
+        } else {
+            u32::MAX
+        };
+        if sn_diff(plan.cursor, self.snd_una) < 0 {
+            plan.cursor = self.snd_una;
+        }
+        // Nothing in the transmitted head can be due (no duplicate-ACK counts, earliest RTO
+        // still ahead): go straight to the never-transmitted tail.
+        // Interval flushes always scan everything, so that they reschedule exactly as kcp-go.
+        let head_idle = !plan.timer
+            && !self.fastack_pending
+            && matches!(self.resend_hint, Some(h) if cur.diff(h) < 0);
+        if head_idle && sn_diff(self.sent_nxt, plan.cursor) > 0 {
+            #[cfg(debug_assertions)]
+            {
+                let from = plan.cursor.wrapping_sub(self.snd_una) as usize;
+                let to = self.sent_nxt.wrapping_sub(self.snd_una) as usize;
+                for seg in self.snd_buf.range(from..to) {
+                    debug_assert!(seg.xmit > 0);
+                    debug_assert!(
+                        seg.acked || (seg.fastack == 0 && cur.diff(seg.resend_at) < 0),
+                        "skipped a due segment"
+                    );
+                }
+            }
+            plan.cursor = self.sent_nxt;
+            plan.jumped = true;
+            #[cfg(test)]
+            {
+                self.jumps += 1;
+            }
+        }
+        hdr.cmd = CMD_PUSH;
+        loop {
+            let idx = plan.cursor.wrapping_sub(self.snd_una) as usize;
+            let Some(seg) = self.snd_buf.get(idx) else {
+                break;
+            };
+            let why = if seg.acked {
+                None
+            } else if seg.xmit == 0 {
+                Some(Why::New)
+            } else if seg.fastack >= resent {
+                Some(Why::Fast)
+            } else if seg.fastack > 0 && plan.new_segs == 0 {
+                Some(Why::Early)
+            } else if cur.diff(seg.resend_at) >= 0 {
+                Some(Why::Rto)
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                let need = OVERHEAD + seg.data.len();
+                if !self.fits(*len, need, cap) {
+                    return if *len > 0 { Step::Full } else { Step::Stuck };
+                }
+                let rx_rto = self.rx_rto;
+                let nodelay = self.nodelay;
+                let Some(seg) = self.snd_buf.get_mut(idx) else {
+                    break;
+                };
+                match why {
+                    Why::New => {
+                        seg.rto = rx_rto;
+                        seg.resend_at = cur.add(seg.rto);
+                    }
+                    Why::Fast | Why::Early => {
+                        // The duplicate-ACK count starts again (kcp-go 2021; latest locks it
+                        // until the RTO). Only ACKs of segments sent after this retransmission
+                        // count (their ts is later), so a retransmission lost again is caught
+                        // one round trip later instead of after the RTO: at 10 % loss this
+                        // doubled goodput against latest's lock, with no RTO retransmissions.
+                        seg.fastack = 0;
+                        seg.rto = rx_rto;
+                        seg.resend_at = cur.add(rx_rto);
+                        plan.change += 1;
+                        if why == Why::Fast {
+                            self.stats.fast_retrans_segs += 1;
+                        } else {
+                            self.stats.early_retrans_segs += 1;
+                        }
+                        self.stats.retrans_segs += 1;
+                    }
+                    Why::Rto => {
+                        let inc = if nodelay { rx_rto / 2 } else { rx_rto };
+                        seg.rto = seg.rto.saturating_add(inc).min(SEG_RTO_CAP);
+                        seg.fastack = 0;
+                        seg.resend_at = cur.add(seg.rto);
+                        plan.lost += 1;
+                        self.stats.lost_segs += 1;
+                        self.stats.retrans_segs += 1;
+                    }
+                }
+                seg.xmit += 1;
+                seg.ts = cur.0;
+                let (sn, resend_at) = (seg.sn, seg.resend_at);
+                if why == Why::New {
+                    self.sent_nxt = sn.wrapping_add(1);
+                }
+                if let Some(h) = self.resend_hint {
+                    if resend_at.diff(h) < 0 {
+                        self.resend_hint = Some(resend_at);
+                    }
+                }
+                let Some(seg) = self.snd_buf.get(idx) else {
+                    break;
+                };
+                hdr.ts = seg.ts;
+                hdr.sn = seg.sn;
+                hdr.len = seg.data.len() as u32;
+                hdr.write(&mut out[*len..]);
+                out[*len + OVERHEAD..*len + need].copy_from_slice(&seg.data);
+                *len += need;
+                self.stats.out_segs += 1;
+            }
+            if let Some(seg) = self.snd_buf.get(idx) {
+                if !seg.acked {
+                    let rto = seg.resend_at.diff(cur);
+                    if rto > 0 && rto < plan.min_rto {
+                        plan.min_rto = rto;
+                    }
+                    if plan.min_resend.map_or(true, |m| seg.resend_at.diff(m) < 0) {
+                        plan.min_resend = Some(seg.resend_at);
+                    }
+                    if seg.fastack > 0 {
+                        plan.fastack_seen = true;
+                    }
+                }
+            }
+            plan.cursor = plan.cursor.wrapping_add(1);
+        }
+        if plan.jumped {
+            // Only non-interval flushes jump; their timing hint is a lower bound.
+            if let Some(h) = self.resend_hint {
+                let rto = h.diff(cur);
+                if rto > 0 && rto < plan.min_rto {
+                    plan.min_rto = rto;
+                }
+            }
+        } else {
+            // A complete scan: the bounds are exact again.
+            self.resend_hint = Some(plan.min_resend.unwrap_or(cur.add(SEG_RTO_CAP)));
+            if self.fastack_epoch == plan.epoch0 {
+                self.fastack_pending = plan.fastack_seen;
+            }
+        }
+        // 5. Congestion control.
+        if !self.nocwnd {
+            if plan.change > 0 {
+                let inflight = self.snd_nxt.wrapping_sub(self.snd_una);
+                self.ssthresh = (inflight / 2).max(THRESH_MIN);
+                self.cwnd = self.ssthresh.wrapping_add(resent);
+                self.incr = self.cwnd.wrapping_mul(self.mss as u32);
+            }
+            if plan.lost > 0 {
+                self.ssthresh = (plan.cwnd_eff / 2).max(THRESH_MIN);
+                self.cwnd = 1;
+                self.incr = self.mss as u32;
+            }
+            if self.cwnd < 1 {
+                self.cwnd = 1;
+                self.incr = self.mss as u32;
+            }
+        }
+        let next = now + Duration::from_millis(plan.min_rto.max(1) as u64);
+        // As kcp-go, only the interval flush reschedules itself (from its own scan); other
+        // flushes do only when the timer lapsed during an idle spell.
+        if plan.timer || self.next_flush_at < now {
+            self.next_flush_at = next;
+        }
+        Step::Done
+    }
+}
+
+pub(super) enum Step {
+    /// `out` holds a datagram and the next item does not fit.
+    Full,
+    /// The flush is complete (a partial datagram may be in `out`).
+    Done,
+    /// `out` is too small for even one item.
+    Stuck,
+}
