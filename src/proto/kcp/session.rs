@@ -7,6 +7,7 @@ use super::segment::{Header, CMD_ACK, CMD_PUSH, CMD_WASK, OVERHEAD};
 use super::{sn_diff, InputError, KcpConfig, Ms};
 use crate::proto::snmp::Snmp;
 
+mod buffers;
 mod output;
 
 const RTO_MIN_NODELAY: u32 = 30;
@@ -332,87 +333,9 @@ impl Kcp {
         self.rmt_wnd
     }
 
-    /// Heap bytes held: queues, rings, segment buffers and the pool.
-    pub fn heap_bytes(&self) -> usize {
-        use crate::proto::mem::{deque_bytes, vec_bytes};
-        deque_bytes(&self.snd_queue)
-            + self.snd_queue.iter().map(vec_bytes).sum::<usize>()
-            + deque_bytes(&self.snd_buf)
-            + self
-                .snd_buf
-                .iter()
-                .map(|s| vec_bytes(&s.data))
-                .sum::<usize>()
-            + vec_bytes(&self.rcv_ring)
-            + self.rcv_ring.iter().flatten().map(vec_bytes).sum::<usize>()
-            + deque_bytes(&self.rcv_queue)
-            + self.rcv_queue.iter().map(vec_bytes).sum::<usize>()
-            + vec_bytes(&self.acklist)
-            + vec_bytes(&self.ack_batch)
-            + vec_bytes(&self.ts_scratch)
-            + vec_bytes(&self.pool)
-            + self.pool.iter().map(vec_bytes).sum::<usize>()
-    }
-
     #[inline]
     fn clock(&self, now: Instant) -> Ms {
         Ms(now.saturating_duration_since(self.created).as_millis() as u32)
-    }
-
-    fn take_buf(&mut self) -> Vec<u8> {
-        match self.pool.pop() {
-            Some(mut b) => {
-                b.clear();
-                b
-            }
-            None => Vec::with_capacity(self.mss),
-        }
-    }
-
-    fn give_buf(&mut self, mut b: Vec<u8>) {
-        if b.capacity() == 0 {
-            return; // an acknowledged segment's emptied slot: nothing to keep
-        }
-        // The pool never holds more buffers than both windows can use.
-        if self.pool.len() < (self.snd_wnd + 2 * self.rcv_wnd) as usize {
-            b.clear();
-            self.pool.push(b);
-        }
-    }
-
-    /// After an mtu change, re-cut unnumbered data so no queued segment exceeds the new mss.
-    fn resplit_queue(&mut self) {
-        if self.snd_queue.iter().all(|s| s.len() <= self.mss) {
-            return;
-        }
-        let old: Vec<Vec<u8>> = self.snd_queue.drain(..).collect();
-        for seg in old {
-            for chunk in seg.chunks(self.mss.max(1)) {
-                let mut b = self.take_buf();
-                b.extend_from_slice(chunk);
-                self.snd_queue.push_back(b);
-            }
-        }
-    }
-
-    fn resize_rcv_ring(&mut self, wnd: u32) {
-        let old_len = self.rcv_ring.len();
-        let mut ring: Vec<Option<Vec<u8>>> = Vec::new();
-        ring.resize_with(wnd as usize, || None);
-        for off in 0..old_len {
-            let idx = (self.rcv_head + off) % old_len;
-            if let Some(b) = self.rcv_ring[idx].take() {
-                if let Some(slot) = ring.get_mut(off) {
-                    *slot = Some(b);
-                } else {
-                    self.give_buf(b);
-                }
-            }
-        }
-        self.rcv_ring = ring;
-        self.rcv_head = 0;
-        self.rcv_wnd = wnd;
-        self.move_ready();
     }
 
     /// Free receive window advertised to the peer.
