@@ -102,6 +102,8 @@ pub enum Liveness {
 const RX_CHUNK: usize = 16 * 1024;
 /// Decompressed bytes buffered for smux at most (one snappy chunk decodes to <= 64 KiB).
 const DEC_LIMIT: usize = 64 * 1024;
+/// Quiet (no datagram in or out) after which a session gives back the memory traffic needed.
+pub const RELEASE_AFTER: Duration = Duration::from_secs(2);
 
 /// One side of one tunnel session.
 pub struct Tunnel {
@@ -109,10 +111,12 @@ pub struct Tunnel {
     inb: Inbound,
     kcp: Kcp,
     kcp_mtu: usize,
+    /// `8 + max_frame_size`: the length of `frame` while it exists.
+    max_frame: usize,
     comp: Option<Compressor>,
     decomp: Option<Decompressor>,
     smux: Session,
-    /// One outgoing smux frame.
+    /// One outgoing smux frame (allocated while the session sends).
     frame: Vec<u8>,
     /// Session-stream bytes (compressed if on) not yet accepted by KCP.
     txq: Vec<u8>,
@@ -126,6 +130,10 @@ pub struct Tunnel {
     dec_off: usize,
     dead: Option<DeadReason>,
     stale_after: Duration,
+    /// Last datagram received or sent.
+    last_active: Instant,
+    /// Traffic since the last release: memory may be held that quiet gives back.
+    holding: bool,
     stats: Snmp,
 }
 
@@ -152,19 +160,22 @@ impl Tunnel {
             inb,
             kcp: Kcp::new(conv, &kcfg, now),
             kcp_mtu,
+            max_frame,
             comp: cfg.compress.then(Compressor::new),
             decomp: cfg.compress.then(Decompressor::new),
             smux: Session::new(cfg.smux.clone(), is_client, now),
-            frame: vec![0; max_frame],
+            frame: Vec::new(),
             txq: Vec::new(),
             txq_off: 0,
-            rx: vec![0; RX_CHUNK],
+            rx: Vec::new(),
             rx_off: 0,
             rx_len: 0,
             dec: Vec::new(),
             dec_off: 0,
             dead: None,
             stale_after: cfg.stale_after,
+            last_active: now,
+            holding: false,
             stats: Snmp::default(),
         })
     }
@@ -177,6 +188,7 @@ impl Tunnel {
     /// Feeds one received UDP payload (opened in place). Undecryptable or malformed datagrams are
     /// dropped and counted, never an error for the caller.
     pub fn handle_datagram(&mut self, now: Instant, dgram: &mut [u8]) -> Input {
+        self.active(now);
         let r = match self.inb.open(dgram) {
             Ok(opened) => Self::input_kcp(&mut self.kcp, now, opened),
             Err(_) => Input::Dropped,
@@ -187,6 +199,7 @@ impl Tunnel {
 
     /// Feeds a datagram whose crypto layer was already removed (by a server's listener).
     pub fn handle_opened(&mut self, now: Instant, payload: &[u8]) -> Input {
+        self.active(now);
         let r = match self.inb.accept(payload) {
             Ok(opened) => Self::input_kcp(&mut self.kcp, now, opened),
             Err(_) => Input::Dropped,
@@ -220,19 +233,64 @@ impl Tunnel {
         self.pump_rx(now);
     }
 
-    /// Fires the timers that are due (KCP flush/RTO/probe, smux keep-alive).
+    /// Fires the timers that are due (KCP flush/RTO/probe, smux keep-alive, the release of
+    /// memory after [`RELEASE_AFTER`] of quiet).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.kcp.handle_timeout(now);
         self.smux.handle_timeout(now);
         self.pump_rx(now);
+        if self.holding && now >= self.last_active + RELEASE_AFTER {
+            self.release();
+        }
     }
 
     /// The next instant [`Tunnel::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.kcp.poll_timeout(), self.smux.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        [
+            self.kcp.poll_timeout(),
+            self.smux.poll_timeout(),
+            self.holding.then(|| self.last_active + RELEASE_AFTER),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// A datagram came in or went out: memory may be in use until the session is quiet again.
+    fn active(&mut self, now: Instant) {
+        self.last_active = now;
+        self.holding = true;
+    }
+
+    /// Gives back what only traffic needs: empty staging buffers, compression state, KCP's spare
+    /// segment buffers and empty rings, FEC group buffers, smux's empty stream buffers. Whatever
+    /// still holds data is kept. Everything is rebuilt on demand by the next traffic.
+    fn release(&mut self) {
+        self.holding = false;
+        self.frame = Vec::new();
+        if self.txq_off >= self.txq.len() {
+            self.txq = Vec::new();
+            self.txq_off = 0;
         }
+        if self.rx_off >= self.rx_len {
+            self.rx = Vec::new();
+            self.rx_off = 0;
+            self.rx_len = 0;
+        }
+        if self.dec_off >= self.dec.len() {
+            self.dec = Vec::new();
+            self.dec_off = 0;
+        }
+        if let Some(c) = &mut self.comp {
+            c.release();
+        }
+        if let Some(d) = &mut self.decomp {
+            d.release();
+        }
+        self.kcp.release();
+        self.out.release();
+        self.inb.release();
+        self.smux.release();
     }
 
     /// Writes the next UDP payload into `out` (at least [`codec::MTU_LIMIT`] bytes) and returns its
@@ -245,6 +303,7 @@ impl Tunnel {
         self.pump_tx(now);
         let h = self.out.headroom();
         let n = self.kcp.poll_transmit(now, &mut out[h..h + self.kcp_mtu])?;
+        self.active(now);
         Some(self.out.seal(now, out, n))
     }
 
@@ -263,6 +322,16 @@ impl Tunnel {
             }
             if !self.kcp.can_send() {
                 return;
+            }
+            if !self.smux.may_transmit() {
+                return;
+            }
+            // Big enough for the next frame (control frames need 16 bytes); grows to one full
+            // frame while streams have data queued.
+            let need = (16 + self.smux.pending_send()).min(self.max_frame);
+            if self.frame.len() < need {
+                let grown = need.max(2 * self.frame.len()).min(self.max_frame);
+                self.frame.resize(grown, 0);
             }
             let Some(n) = self.smux.poll_transmit(now, &mut self.frame) else {
                 return;
@@ -331,6 +400,15 @@ impl Tunnel {
                 continue;
             }
             // Finally, read more from KCP.
+            if self.kcp.readable() == 0 {
+                return;
+            }
+            // Sized to what is ready (a keep-alive needs a few bytes), up to one full chunk.
+            let need = self.kcp.readable().clamp(256, RX_CHUNK);
+            if self.rx.len() < need {
+                let grown = need.max(2 * self.rx.len()).min(RX_CHUNK);
+                self.rx.resize(grown, 0);
+            }
             let n = self.kcp.recv(&mut self.rx);
             if n == 0 {
                 return;

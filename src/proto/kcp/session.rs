@@ -143,7 +143,8 @@ pub struct Kcp {
     /// Unnumbered data, each at most `mss` bytes.
     snd_queue: VecDeque<Vec<u8>>,
     snd_buf: VecDeque<SndSeg>,
-    /// Out-of-order receive ring, slot `(rcv_head + (sn - rcv_nxt)) % rcv_wnd`.
+    /// Out-of-order receive ring, slot `(rcv_head + (sn - rcv_nxt)) % rcv_wnd`; empty (no slots)
+    /// until a segment arrives and again after [`Kcp::release`] found it empty.
     rcv_ring: Vec<Option<Vec<u8>>>,
     rcv_head: usize,
     /// In-order data ready for `recv`; `rcv_off` bytes of the front are already read.
@@ -231,7 +232,6 @@ impl Kcp {
             una_regressions: 0,
         };
         k.set_config(cfg);
-        k.rcv_ring.resize_with(k.rcv_wnd as usize, || None);
         k.next_flush_at = now + Duration::from_millis(k.interval as u64);
         k
     }
@@ -685,12 +685,25 @@ impl Kcp {
         if off < 0 {
             return true;
         }
-        let len = self.rcv_ring.len();
+        let len = self.rcv_wnd as usize;
         if len == 0 {
             return true;
         }
+        if off == 0 && self.rcv_ring.is_empty() && (self.rcv_queue.len() as u32) < self.rcv_wnd {
+            // In order with nothing out of order held: straight to the receive queue, as the
+            // ring would pass it on at once (the ring is allocated only once segments arrive
+            // out of order).
+            self.readable += data.len();
+            if !data.is_empty() {
+                let mut b = self.take_buf();
+                b.extend_from_slice(data);
+                self.rcv_queue.push_back(b);
+            }
+            self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
+            return false;
+        }
         let slot = (self.rcv_head + off as usize) % len;
-        if self.rcv_ring[slot].is_some() {
+        if self.ring()[slot].is_some() {
             return true;
         }
         let mut b = self.take_buf();

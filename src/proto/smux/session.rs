@@ -158,6 +158,43 @@ impl Session {
         self.dead
     }
 
+    /// Stream bytes queued by `write` and not yet framed.
+    pub fn pending_send(&self) -> usize {
+        self.unsent
+    }
+
+    /// Whether [`Session::poll_transmit`] may produce a frame now (cheap; lets a caller skip
+    /// preparing a frame buffer).
+    pub fn may_transmit(&self) -> bool {
+        self.dead.is_none()
+            && self.version.is_some()
+            && (self.nop_queued || !self.ctrl.is_empty() || !self.ready.is_empty())
+    }
+
+    /// Gives back the capacity of empty stream buffers and queues (the session went quiet).
+    pub fn release(&mut self) {
+        for s in self.streams.values_mut() {
+            if s.rbuf.is_empty() {
+                s.rbuf = VecDeque::new();
+            }
+            if s.sbuf.is_empty() {
+                s.sbuf = VecDeque::new();
+            }
+        }
+        self.streams.shrink_to_fit();
+        for q in [&mut self.backlog, &mut self.ready] {
+            if q.is_empty() {
+                *q = VecDeque::new();
+            }
+        }
+        if self.ctrl.is_empty() {
+            self.ctrl = VecDeque::new();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+    }
+
     /// Heap bytes held: the stream table, stream buffers and queues.
     pub fn heap_bytes(&self) -> usize {
         use crate::proto::mem::deque_bytes;

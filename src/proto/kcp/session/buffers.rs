@@ -62,7 +62,49 @@ impl Kcp {
         }
     }
 
+    /// Gives back what only traffic needs (the session went quiet): the pool of spare segment
+    /// buffers, the receive ring if it holds nothing, and the capacity of empty queues. Segments
+    /// still queued, in flight or unread are kept.
+    pub fn release(&mut self) {
+        self.pool = Vec::new();
+        if self.rcv_ring.iter().all(Option::is_none) {
+            self.rcv_ring = Vec::new();
+            self.rcv_head = 0;
+        }
+        if self.snd_queue.is_empty() {
+            self.snd_queue = VecDeque::new();
+        }
+        if self.snd_buf.is_empty() {
+            self.snd_buf = VecDeque::new();
+        }
+        if self.rcv_queue.is_empty() {
+            self.rcv_queue = VecDeque::new();
+        }
+        for v in [&mut self.acklist, &mut self.ack_batch] {
+            if v.is_empty() {
+                *v = Vec::new();
+            }
+        }
+        self.ts_scratch = Vec::new();
+    }
+
+    /// The receive ring (`rcv_wnd` slots), allocated on the first segment after a release.
+    pub(super) fn ring(&mut self) -> &mut [Option<Vec<u8>>] {
+        if self.rcv_ring.is_empty() {
+            self.rcv_ring.resize_with(self.rcv_wnd as usize, || None);
+            self.rcv_head = 0;
+        }
+        &mut self.rcv_ring
+    }
+
+    /// Sets the receive window; segments the new ring has no slot for are dropped (the peer
+    /// resends them). An unallocated ring stays unallocated.
     pub(super) fn resize_rcv_ring(&mut self, wnd: u32) {
+        if self.rcv_ring.is_empty() {
+            self.rcv_wnd = wnd;
+            self.rcv_head = 0;
+            return;
+        }
         let old_len = self.rcv_ring.len();
         let mut ring: Vec<Option<Vec<u8>>> = Vec::new();
         ring.resize_with(wnd as usize, || None);
