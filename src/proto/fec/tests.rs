@@ -319,7 +319,7 @@ fn encoder_release_abandons_the_open_group() {
     let t0 = crate::test_clock::origin();
     let (ds, ps) = (4, 2);
     let mut enc = FecEncoder::new(ds, ps, t0).unwrap();
-    let mut pkt = |enc: &mut FecEncoder, i: u8| {
+    let pkt = |enc: &mut FecEncoder, i: u8| {
         let mut p = vec![0u8; 8 + 20];
         p[8..].fill(i);
         let parity = enc.encode(t0, &mut p);
