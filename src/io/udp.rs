@@ -7,9 +7,10 @@
 //! [`UdpSock::socket`] with mio, then on READABLE call [`UdpSock::recv_batch`] until it returns
 //! `WouldBlock`, and send through [`UdpSock::send_batch`].
 //!
-//! Batches are caller-owned and allocated once: a [`TxBatch`] is a ring of up to [`TX_CAP`]
-//! datagrams of at most [`MAX_DGRAM`] bytes, each with its own destination; an [`RxBatch`] is a
-//! 1 MiB arena that one event loop can share between all its sockets.
+//! Batches are caller-owned: a [`TxBatch`] is a ring of up to [`TX_CAP`] datagrams of at most
+//! [`MAX_DGRAM`] bytes, each with its own destination, whose arena grows with use and can be
+//! released when quiet; an [`RxBatch`] is a 1 MiB arena, allocated once, that one event loop
+//! shares between all its sockets.
 //!
 //! Invariants:
 //! * `send_batch` never drops a datagram because the socket is full: what it could not send stays
@@ -369,7 +370,8 @@ impl UdpSock {
             }
             for j in 0..k {
                 let sj = tx.slot(i + j);
-                // SAFETY: the slot lies inside `tx.buf` (sj < TX_CAP, len <= MAX_DGRAM).
+                // SAFETY: a slot holding a datagram lies inside `tx.buf` (push grew it to cover the
+                // slot; sj < TX_CAP, len <= MAX_DGRAM).
                 iovs[i + j].iov_base = unsafe { base.add(sj * MAX_DGRAM) } as *mut libc::c_void;
                 iovs[i + j].iov_len = tx.lens[sj] as usize;
             }

@@ -256,6 +256,13 @@ impl Tunnel {
         .min()
     }
 
+    /// Traffic since the last release: buffers sized for it may be held until
+    /// [`RELEASE_AFTER`] of quiet has passed (a caller can give back its own per-session
+    /// buffers when this turns false).
+    pub fn holds_traffic_memory(&self) -> bool {
+        self.holding
+    }
+
     /// A datagram came in or went out: memory may be in use until the session is quiet again.
     fn active(&mut self, now: Instant) {
         self.last_active = now;

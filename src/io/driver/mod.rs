@@ -188,7 +188,8 @@ struct Sock {
 }
 
 struct Sess {
-    tunnel: Tunnel,
+    /// Boxed: the session table grows by doubling, and its slack should cost pointers.
+    tunnel: Box<Tunnel>,
     /// The socket (index into `udp`) and the peer address datagrams go to.
     sock: usize,
     peer: SocketAddr,

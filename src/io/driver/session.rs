@@ -235,6 +235,15 @@ impl Driver {
                 if let Some(s) = self.sessions.get_mut(si) {
                     s.armed = None;
                     s.tunnel.handle_timeout(self.now);
+                    // A client session owns its socket: when the session gives its memory back,
+                    // so does the socket's send batch.
+                    if !s.tunnel.holds_traffic_memory() {
+                        if let Some(sock) = self.udp.get_mut(s.sock) {
+                            if sock.owner == Some(si) {
+                                sock.tx.release();
+                            }
+                        }
+                    }
                     self.mark(si);
                 }
             }

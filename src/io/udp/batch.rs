@@ -16,12 +16,15 @@ impl std::fmt::Display for TxFull {
 
 impl std::error::Error for TxFull {}
 
-/// A ring of up to [`TX_CAP`] outgoing datagrams, each up to [`MAX_DGRAM`] bytes, allocated once.
+/// A ring of up to [`TX_CAP`] outgoing datagrams, each up to [`MAX_DGRAM`] bytes. Its arena grows
+/// with the slots in use (a ring that empties starts over at slot 0, so a quiet socket needs one
+/// or two) and [`release`](Self::release) gives it back.
 ///
 /// Fill it with [`push`](Self::push) or in place with [`push_with`](Self::push_with), then hand it
 /// to [`UdpSock::send_batch`], which removes what it sent from the front.
 pub struct TxBatch {
-    pub(super) buf: Box<[u8]>,
+    /// Slot `s` is `buf[s * MAX_DGRAM..][..MAX_DGRAM]`; every slot holding a datagram is inside.
+    pub(super) buf: Vec<u8>,
     pub(super) lens: [u16; TX_CAP],
     pub(super) dsts: [SocketAddr; TX_CAP],
     pub(super) head: usize,
@@ -41,10 +44,10 @@ impl std::fmt::Debug for TxBatch {
 }
 
 impl TxBatch {
-    /// An empty batch (allocates its 96 KB arena once).
+    /// An empty batch (its arena, at most 96 KB, is allocated as datagrams need it).
     pub fn new() -> Self {
         TxBatch {
-            buf: vec![0u8; TX_CAP * MAX_DGRAM].into_boxed_slice(),
+            buf: Vec::new(),
             lens: [0; TX_CAP],
             dsts: [SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)); TX_CAP],
             head: 0,
@@ -65,6 +68,28 @@ impl TxBatch {
     /// No room for another datagram.
     pub fn is_full(&self) -> bool {
         self.len == TX_CAP
+    }
+
+    /// Gives back the arena if no datagram is waiting (the sender went quiet).
+    pub fn release(&mut self) {
+        if self.is_empty() {
+            self.buf = Vec::new();
+            self.head = 0;
+        }
+    }
+
+    /// Heap bytes of the arena.
+    pub fn heap_bytes(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Grows the arena to hold slot `s` (doubling, up to the whole ring).
+    fn room_for(&mut self, s: usize) {
+        let need = (s + 1) * MAX_DGRAM;
+        if self.buf.len() < need {
+            let grown = need.max(2 * self.buf.len()).min(TX_CAP * MAX_DGRAM);
+            self.buf.resize(grown, 0);
+        }
     }
 
     /// Drops every waiting datagram.
@@ -103,6 +128,7 @@ impl TxBatch {
             return Err(TxFull);
         }
         let s = self.slot(self.len);
+        self.room_for(s);
         let n = fill(&mut self.buf[s * MAX_DGRAM..(s + 1) * MAX_DGRAM]);
         assert!(n <= MAX_DGRAM, "fill wrote more than MAX_DGRAM");
         self.lens[s] = n as u16;
@@ -122,6 +148,7 @@ impl TxBatch {
             return Err(TxFull);
         }
         let s = self.slot(self.len);
+        self.room_for(s);
         let Some(n) = fill(&mut self.buf[s * MAX_DGRAM..(s + 1) * MAX_DGRAM]) else {
             return Ok(None);
         };

@@ -287,3 +287,31 @@ fn unsafe_zeroed() -> libc::sockaddr_storage {
     // SAFETY: all-zero bytes are a valid sockaddr_storage.
     unsafe { std::mem::zeroed() }
 }
+
+#[test]
+fn tx_batch_arena_grows_with_use_and_is_released_when_empty() {
+    let dst: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let mut tx = TxBatch::new();
+    assert_eq!(tx.heap_bytes(), 0, "nothing before the first datagram");
+    tx.push(dst, &[1; 100]).unwrap();
+    assert_eq!(tx.heap_bytes(), MAX_DGRAM, "one slot for one datagram");
+    for i in 1..TX_CAP {
+        tx.push(dst, &[i as u8; 100]).unwrap();
+    }
+    assert_eq!(tx.heap_bytes(), TX_CAP * MAX_DGRAM);
+    assert_eq!(
+        tx.get(TX_CAP - 1).unwrap().1,
+        &[(TX_CAP - 1) as u8; 100][..]
+    );
+    tx.release();
+    assert_eq!(
+        tx.heap_bytes(),
+        TX_CAP * MAX_DGRAM,
+        "datagrams waiting: kept"
+    );
+    tx.clear();
+    tx.release();
+    assert_eq!(tx.heap_bytes(), 0);
+    tx.push(dst, &[7; 10]).unwrap();
+    assert_eq!(tx.get(0).unwrap().1, &[7; 10][..]);
+}
