@@ -2,6 +2,7 @@
 
 pub mod daemon;
 pub mod driver;
+pub mod heap;
 pub mod net;
 pub mod relay;
 pub mod report;

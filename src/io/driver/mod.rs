@@ -255,6 +255,8 @@ pub struct Driver {
     rx: Option<Box<RxBatch>>,
     relay: Vec<u8>,
     events_scratch: Vec<Event>,
+    /// Sessions freed memory since the last tick: give it back to the OS at the next one.
+    trim_due: bool,
     retired: Snmp,
     counters: Snmp,
     reporter: Reporter,
@@ -309,6 +311,7 @@ impl Driver {
             rx: Some(Box::new(RxBatch::new())),
             relay: vec![0; RELAY_BUF],
             events_scratch: Vec::new(),
+            trim_due: false,
             retired: Snmp::default(),
             counters: Snmp::default(),
             reporter,

@@ -232,6 +232,29 @@ impl RxBatch {
         }
     }
 
+    /// Returns the arena's pages to the OS (the process went quiet). The arena holds nothing
+    /// between receives; the pages come back, zeroed, when a receive touches them.
+    pub fn release_pages(&mut self) {
+        #[cfg(target_os = "linux")]
+        {
+            const PAGE: usize = 4096;
+            let start = self.buf.as_mut_ptr() as usize;
+            let first = start.next_multiple_of(PAGE);
+            let end = (start + self.buf.len()) / PAGE * PAGE;
+            if end > first {
+                // SAFETY: [first, end) is page-aligned and inside `buf`, which we own exclusively
+                // (`&mut self`); MADV_DONTNEED on this private anonymous memory only replaces its
+                // contents with zero pages, and no datagram is kept in it between receives.
+                #[allow(unsafe_code)]
+                unsafe {
+                    libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_DONTNEED);
+                }
+            }
+        }
+        self.n_msgs = 0;
+        self.n_dgrams = 0;
+    }
+
     /// Datagrams from the last receive.
     pub fn len(&self) -> usize {
         self.n_dgrams
