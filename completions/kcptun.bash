@@ -34,6 +34,9 @@ _kcptun() {
             kcptun__subcmd__bench,fec)
                 cmd="kcptun__subcmd__bench__subcmd__fec"
                 ;;
+            kcptun__subcmd__bench,sessions)
+                cmd="kcptun__subcmd__bench__subcmd__sessions"
+                ;;
             kcptun__subcmd__bench,tunnel)
                 cmd="kcptun__subcmd__bench__subcmd__tunnel"
                 ;;
@@ -58,7 +61,7 @@ _kcptun() {
             return 0
             ;;
         kcptun__subcmd__bench)
-            opts="-h --help tunnel crypt fec"
+            opts="-h --help tunnel crypt fec sessions"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -96,6 +99,28 @@ _kcptun() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kcptun__subcmd__bench__subcmd__sessions)
+            opts="-h --bytes --per-client --vs-go --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --per-client)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

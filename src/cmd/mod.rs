@@ -23,7 +23,9 @@ use std::path::Path;
 use clap::error::ErrorKind;
 use clap::Parser;
 
-pub use args::{BenchArgs, BenchCmd, BenchCryptArgs, BenchFecArgs, BenchTunnelArgs, SnmpArgs};
+pub use args::{
+    BenchArgs, BenchCmd, BenchCryptArgs, BenchFecArgs, BenchSessionsArgs, BenchTunnelArgs, SnmpArgs,
+};
 pub use error::{CliError, RunError};
 pub use settings::{
     check_crypt, client_settings_lines, log_client_settings, log_server_settings, parse_endpoint,
@@ -175,7 +177,8 @@ pub fn clap_command() -> clap::Command {
         .subcommand(args::side_command(true))
         .subcommand(args::side_command(false))
         .subcommand(
-            BenchArgs::command().about("measure this build: tunnel, cipher and FEC throughput"),
+            BenchArgs::command()
+                .about("measure this build: tunnel, sessions, cipher and FEC throughput"),
         )
         .subcommand(SnmpArgs::command())
 }

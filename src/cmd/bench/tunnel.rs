@@ -29,8 +29,8 @@ use super::{num, print_json, table, Progress};
 use crate::cmd::{BenchTunnelArgs, RunError};
 use crate::proto::rng::Rng;
 
-const GO_CLIENT: &str = "/usr/bin/kcptun-client";
-const GO_SERVER: &str = "/usr/bin/kcptun-server";
+pub(super) const GO_CLIENT: &str = "/usr/bin/kcptun-client";
+pub(super) const GO_SERVER: &str = "/usr/bin/kcptun-server";
 /// Size of the incompressible buffer the source and the uploader send over and over.
 const DATA_LEN: usize = 1 << 20;
 const PING_LEN: usize = 64;
@@ -44,7 +44,7 @@ const LOADED_PING_GAP: Duration = Duration::from_millis(20);
 /// How long `--restart` waits for the tunnel to answer again.
 const RESTART_TIMEOUT: Duration = Duration::from_secs(120);
 
-fn err(msg: impl Into<String>) -> RunError {
+pub(super) fn err(msg: impl Into<String>) -> RunError {
     RunError::Other(msg.into())
 }
 
@@ -166,14 +166,14 @@ impl Impl {
 // child processes
 
 /// A running client or server; killed and reaped on drop. Its stderr goes to `log`.
-struct ChildProc {
+pub(super) struct ChildProc {
     what: String,
     child: Child,
     log: PathBuf,
 }
 
 impl ChildProc {
-    fn spawn(what: String, prog: &Path, args: &[String]) -> Result<Self, RunError> {
+    pub(super) fn spawn(what: String, prog: &Path, args: &[String]) -> Result<Self, RunError> {
         let log = std::env::temp_dir().join(format!(
             "kcptun-bench-{}-{}.log",
             std::process::id(),
@@ -203,12 +203,12 @@ impl ChildProc {
         Ok(ChildProc { what, child, log })
     }
 
-    fn pid(&self) -> u32 {
+    pub(super) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// The last lines of the child's stderr.
-    fn log_tail(&self) -> String {
+    pub(super) fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let tail = &lines[lines.len().saturating_sub(15)..];
@@ -220,7 +220,7 @@ impl ChildProc {
     }
 
     /// `Err` with the child's stderr if it has exited.
-    fn check(&mut self) -> Result<(), RunError> {
+    pub(super) fn check(&mut self) -> Result<(), RunError> {
         match self.child.try_wait() {
             Ok(Some(status)) => Err(err(format!(
                 "bench: {} exited ({status}); its stderr ({}):\n  {}",
@@ -245,12 +245,12 @@ impl Drop for ChildProc {
     }
 }
 
-fn check_all(children: &mut [&mut ChildProc]) -> Result<(), RunError> {
+pub(super) fn check_all(children: &mut [&mut ChildProc]) -> Result<(), RunError> {
     children.iter_mut().try_for_each(|c| c.check())
 }
 
 /// utime+stime of `pid` in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
+pub(super) fn cpu_ticks(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may contain spaces) start at field 3 (state);
     // utime and stime are fields 14 and 15.
@@ -259,7 +259,7 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
-fn clock_ticks() -> f64 {
+pub(super) fn clock_ticks() -> f64 {
     // SAFETY: sysconf only reads a configuration value.
     #[allow(unsafe_code)]
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -271,7 +271,7 @@ fn clock_ticks() -> f64 {
 }
 
 /// A `/proc/<pid>/status` field in kB (VmRSS, VmHWM), as MiB.
-fn status_mib(pid: u32, field: &str) -> Option<f64> {
+pub(super) fn status_mib(pid: u32, field: &str) -> Option<f64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = s.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line[field.len()..]
@@ -283,14 +283,14 @@ fn status_mib(pid: u32, field: &str) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn free_tcp_port() -> Result<u16, RunError> {
+pub(super) fn free_tcp_port() -> Result<u16, RunError> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(|e| err(format!("bench: no free TCP port: {e}")))
 }
 
-fn free_udp_port() -> Result<u16, RunError> {
+pub(super) fn free_udp_port() -> Result<u16, RunError> {
     UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
         .map(|a| a.port())
