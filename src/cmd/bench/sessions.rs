@@ -521,7 +521,7 @@ pub(super) fn run(a: &BenchSessionsArgs) -> Result<(), RunError> {
             "per_client": a.per_client,
         });
         for (b, r) in builds.iter().zip(&results) {
-            v[b.name] = json!({
+            v[b.name.to_lowercase()] = json!({
                 "server": r.server.to_json(n),
                 "clients": r.clients.to_json(n),
                 "server_private_mib": r.server_private,
