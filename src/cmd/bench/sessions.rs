@@ -2,9 +2,9 @@
 //!
 //! One measurement starts an embedded echo target (one mio thread in this process), a server,
 //! and client processes whose `--conn` add up to N (at most `--per-client` each), all on
-//! 127.0.0.1. It then opens N TCP connections through the clients; both kcptun builds spread
-//! connections over their sessions round robin, so each session carries exactly one echoed
-//! connection. RSS (`VmRSS`) of the server and the clients is read:
+//! 127.0.0.1, both builds speaking smux v1 (Go 2021's default) as in `bench tunnel`. It then
+//! opens N TCP connections through the clients; both kcptun builds spread connections over
+//! their sessions round robin, so each session carries exactly one echoed connection. RSS (`VmRSS`) of the server and the clients is read:
 //!
 //! 1. *before*: the processes started, no connection yet (plus private/shared memory of the
 //!    server from `/proc/PID/smaps_rollup`);
@@ -19,7 +19,6 @@
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -31,7 +30,7 @@ use serde_json::{json, Value};
 
 use super::tunnel::{
     check_all, clock_ticks, cpu_ticks, err, free_tcp_port, free_udp_port, status_mib, ChildProc,
-    GO_CLIENT, GO_SERVER,
+    Impl as Build,
 };
 use super::{num, print_json, table, Progress};
 use crate::cmd::{BenchSessionsArgs, RunError};
@@ -43,40 +42,6 @@ const IDLE_WINDOW: Duration = Duration::from_secs(10);
 const HELLO: &[u8] = b"hello, session\n";
 /// Time allowed for all N connections to be echoed once.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Which binaries, with which extra flags.
-struct Build {
-    name: &'static str,
-    client: (PathBuf, Vec<String>),
-    server: (PathBuf, Vec<String>),
-}
-
-impl Build {
-    fn ours() -> Result<Self, RunError> {
-        let exe = std::env::current_exe()
-            .map_err(|e| err(format!("bench: cannot find this executable: {e}")))?;
-        Ok(Build {
-            name: "ours",
-            client: (exe.clone(), vec!["client".into()]),
-            server: (exe, vec!["server".into()]),
-        })
-    }
-
-    fn go() -> Result<Self, RunError> {
-        for p in [GO_CLIENT, GO_SERVER] {
-            if !std::path::Path::new(p).exists() {
-                return Err(err(format!(
-                    "bench sessions --vs-go: {p} not found; install with apt-get install -y kcptun"
-                )));
-            }
-        }
-        Ok(Build {
-            name: "Go",
-            client: (GO_CLIENT.into(), vec![]),
-            server: (GO_SERVER.into(), vec![]),
-        })
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // the echo target: one thread, every connection echoes what it reads
