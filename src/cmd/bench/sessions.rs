@@ -305,20 +305,24 @@ fn hello(local: SocketAddr) -> std::io::Result<TcpStream> {
     Ok(c)
 }
 
-/// Raises this process's open-files soft limit to its hard limit (children inherit it): N
-/// sessions need about N descriptors in each process.
-fn raise_nofile() -> u64 {
+/// Raises this process's open-files limit to `need` where allowed (children inherit it): N
+/// sessions need about 2N descriptors here (both ends of every connection). Beyond the hard
+/// limit only root can go; returns the limit in force.
+fn raise_nofile(need: u64) -> u64 {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    match getrlimit(Resource::RLIMIT_NOFILE) {
-        Ok((soft, hard)) => {
-            if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
-                hard
-            } else {
-                soft
-            }
-        }
-        Err(_) => 1024,
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 1024;
+    };
+    if soft >= need {
+        return soft;
     }
+    if setrlimit(Resource::RLIMIT_NOFILE, need, need.max(hard)).is_ok() {
+        return need;
+    }
+    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        return hard;
+    }
+    soft
 }
 
 fn measure(b: &Build, a: &BenchSessionsArgs, progress: &mut Progress) -> Result<Outcome, RunError> {
@@ -461,8 +465,8 @@ fn measure(b: &Build, a: &BenchSessionsArgs, progress: &mut Progress) -> Result<
 /// Runs `kcptun bench sessions`.
 pub(super) fn run(a: &BenchSessionsArgs) -> Result<(), RunError> {
     let n = a.sessions as usize;
-    let nofile = raise_nofile();
-    let need = 2 * (n as u64) + 64;
+    let need = 2 * (n as u64) + 256;
+    let nofile = raise_nofile(need);
     if nofile < need {
         return Err(err(format!(
             "bench sessions: {n} sessions need about {need} open files, the limit is {nofile}; \
