@@ -324,6 +324,9 @@ pub struct BenchSessionsArgs {
     /// Most sessions per client process (--conn of each client).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=65535))]
     pub per_client: u32,
+    /// The kcptun binary measured as "ours" (default: this one), e.g. an older build to compare.
+    #[arg(long, value_name = "PATH")]
+    pub ours: Option<std::path::PathBuf>,
     /// Also run the Go binaries (/usr/bin/kcptun-client, -server) and compare.
     #[arg(long = "vs-go")]
     pub vs_go: bool,

@@ -473,7 +473,18 @@ pub(super) fn run(a: &BenchSessionsArgs) -> Result<(), RunError> {
              raise it (ulimit -n {need}) or measure fewer sessions"
         )));
     }
-    let mut builds = vec![Build::ours()?];
+    let mut ours = Build::ours()?;
+    if let Some(p) = &a.ours {
+        if !p.exists() {
+            return Err(err(format!(
+                "bench sessions --ours: {} not found; give the path of a kcptun binary",
+                p.display()
+            )));
+        }
+        ours.client.0 = p.clone();
+        ours.server.0 = p.clone();
+    }
+    let mut builds = vec![ours];
     if a.vs_go {
         builds.push(Build::go()?);
     }
