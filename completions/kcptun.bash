@@ -107,7 +107,7 @@ _kcptun() {
             return 0
             ;;
         kcptun__subcmd__bench__subcmd__sessions)
-            opts="-h --bytes --per-client --ours --vs-go --json --help"
+            opts="-h --bytes --per-client --echo-target --ours --vs-go --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -139,6 +139,7 @@ complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_sub
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from sessions" -l bytes -d 'Bytes echoed through every connection in each direction after the idle reading' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from sessions" -l per-client -d 'Most sessions per client process (--conn of each client)' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from sessions" -l ours -d 'The kcptun binary measured as "ours" (default: this one), e.g. an older build to compare' -r -F
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from sessions" -l echo-target -d 'Internal: run only the echo target and print its address (the bench starts one such child so that the connections\' two ends are spread over two open-files limits)'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from sessions" -l vs-go -d 'Also run the Go binaries (/usr/bin/kcptun-client, -server) and compare'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from sessions" -l json -d 'Print JSON instead of tables'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from sessions" -s h -l help -d 'Print help'

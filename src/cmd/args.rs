@@ -324,6 +324,10 @@ pub struct BenchSessionsArgs {
     /// Most sessions per client process (--conn of each client).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=65535))]
     pub per_client: u32,
+    /// Internal: run only the echo target and print its address (the bench starts one such
+    /// child so that the connections' two ends are spread over two open-files limits).
+    #[arg(long, hide = true)]
+    pub echo_target: bool,
     /// The kcptun binary measured as "ours" (default: this one), e.g. an older build to compare.
     #[arg(long, value_name = "PATH")]
     pub ours: Option<std::path::PathBuf>,

@@ -1,6 +1,6 @@
 //! `kcptun bench sessions N`: memory and idle CPU per tunnel session, ours next to Go's.
 //!
-//! One measurement starts an embedded echo target (one mio thread in this process), a server,
+//! One measurement starts an echo target (one mio thread, in a child process), a server,
 //! and client processes whose `--conn` add up to N (at most `--per-client` each), all on
 //! 127.0.0.1, both builds speaking smux v1 (Go 2021's default) as in `bench tunnel`. It then
 //! opens N TCP connections through the clients; both kcptun builds spread connections over
@@ -50,6 +50,65 @@ struct Echo {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// The echo target in a child process (`bench sessions --echo-target`): the target's ends of
+/// the N connections then count against the child's open-files limit, not ours.
+struct EchoChild {
+    addr: SocketAddr,
+    child: std::process::Child,
+}
+
+impl EchoChild {
+    fn spawn() -> Result<Self, RunError> {
+        use std::io::BufRead;
+        let exe = std::env::current_exe()
+            .map_err(|e| err(format!("bench: cannot find this executable: {e}")))?;
+        let mut child = std::process::Command::new(exe)
+            .args(["bench", "sessions", "--echo-target"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| err(format!("bench: cannot start the echo target: {e}")))?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+        }
+        match line.trim().parse() {
+            Ok(addr) => Ok(EchoChild { addr, child }),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(err(format!(
+                    "bench: the echo target did not start (said {line:?})"
+                )))
+            }
+        }
+    }
+}
+
+impl Drop for EchoChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `--echo-target`: serves until killed (or until the bench that started it is gone).
+fn serve_echo_target() -> Result<(), RunError> {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_PDEATHSIG only sets a flag of this process.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
+    raise_nofile(1 << 20);
+    let echo = Echo::start()?;
+    println!("{}", echo.addr);
+    let _ = std::io::stdout().flush();
+    loop {
+        thread::sleep(Duration::from_secs(3600));
+    }
 }
 
 impl Echo {
@@ -306,7 +365,7 @@ fn hello(local: SocketAddr) -> std::io::Result<TcpStream> {
 }
 
 /// Raises this process's open-files limit to `need` where allowed (children inherit it): N
-/// sessions need about 2N descriptors here (both ends of every connection). Beyond the hard
+/// sessions need about N descriptors in each process. Beyond the hard
 /// limit only root can go; returns the limit in force.
 fn raise_nofile(need: u64) -> u64 {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
@@ -327,7 +386,7 @@ fn raise_nofile(need: u64) -> u64 {
 
 fn measure(b: &Build, a: &BenchSessionsArgs, progress: &mut Progress) -> Result<Outcome, RunError> {
     let n = a.sessions as usize;
-    let echo = Echo::start()?;
+    let echo = EchoChild::spawn()?;
     let udp = free_udp_port()?;
     let remote = format!("127.0.0.1:{udp}");
     let mut server = ChildProc::spawn(
@@ -464,8 +523,11 @@ fn measure(b: &Build, a: &BenchSessionsArgs, progress: &mut Progress) -> Result<
 
 /// Runs `kcptun bench sessions`.
 pub(super) fn run(a: &BenchSessionsArgs) -> Result<(), RunError> {
+    if a.echo_target {
+        return serve_echo_target();
+    }
     let n = a.sessions as usize;
-    let need = 2 * (n as u64) + 256;
+    let need = n as u64 + 256;
     let nofile = raise_nofile(need);
     if nofile < need {
         return Err(err(format!(
