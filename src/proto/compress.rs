@@ -426,3 +426,36 @@ fn emit(
     }
     Ok(Emit::Done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A released compressor holds nothing, rebuilds on the next write, and the stream goes on:
+    /// one stream identifier, every byte decodes.
+    #[test]
+    fn release_between_writes_keeps_one_valid_stream() {
+        let mut c = Compressor::new();
+        let mut framed = Vec::new();
+        let a: Vec<u8> = (0..5000u32).map(|i| (i % 7) as u8).collect();
+        let b = b"after the quiet spell".repeat(100);
+        c.compress(&a, &mut framed);
+        assert!(c.heap_bytes() > 0);
+        c.release();
+        assert_eq!(c.heap_bytes(), 0);
+        c.compress(&b, &mut framed);
+        assert_eq!(
+            framed
+                .windows(STREAM_IDENTIFIER.len())
+                .filter(|w| *w == STREAM_IDENTIFIER)
+                .count(),
+            1
+        );
+        let mut d = Decompressor::new();
+        let mut out = Vec::new();
+        assert_eq!(d.decompress(&framed, &mut out, 1 << 20), Ok(framed.len()));
+        assert_eq!(out, [a, b].concat());
+        d.release();
+        assert_eq!(d.heap_bytes(), 0);
+    }
+}

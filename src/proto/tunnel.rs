@@ -579,4 +579,91 @@ mod tests {
             })
         ));
     }
+
+    /// After traffic a session holds buffers; RELEASE_AFTER of quiet later its deadline fires
+    /// and gives them back, and the session still carries data afterwards.
+    #[test]
+    fn quiet_session_releases_its_buffers_at_its_deadline() {
+        let t0 = crate::test_clock::origin();
+        let ccfg = kcptun_config("fast3", true, true);
+        let scfg = kcptun_config("fast3", true, false);
+        let mut c = Tunnel::new(&ccfg, 5, true, Rng::from_seed([1; 32]), t0).unwrap();
+        let mut s = Tunnel::new(&scfg, 5, false, Rng::from_seed([2; 32]), t0).unwrap();
+        let mut buf = vec![0u8; codec::MTU_LIMIT];
+        let mut app = vec![0u8; 64 * 1024];
+        let id = c.open().unwrap();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 13) as u8).collect();
+        let mut now = t0;
+        let mut sid = None;
+        let mut run = |c: &mut Tunnel, s: &mut Tunnel, now: Instant, want: usize| {
+            let mut got = 0;
+            for _ in 0..10_000 {
+                while let Some(n) = c.poll_transmit(now, &mut buf) {
+                    s.handle_datagram(now, &mut buf[..n]);
+                }
+                while let Some(n) = s.poll_transmit(now, &mut buf) {
+                    c.handle_datagram(now, &mut buf[..n]);
+                }
+                sid = sid.or_else(|| s.accept());
+                if let Some(sid) = sid {
+                    while let Ok(n) = s.read(now, sid, &mut app) {
+                        if n == 0 {
+                            break;
+                        }
+                        got += n;
+                    }
+                }
+                if got >= want {
+                    break;
+                }
+                c.handle_timeout(now + Duration::from_millis(10));
+                s.handle_timeout(now + Duration::from_millis(10));
+            }
+            got
+        };
+        let mut sent = 0;
+        while sent < data.len() {
+            match c.write(id, &data[sent..]) {
+                Ok(n) => sent += n,
+                Err(_) => break,
+            }
+        }
+        assert_eq!(run(&mut c, &mut s, now, sent), sent);
+        let busy = s.heap_usage().total();
+        assert!(s.holds_traffic_memory());
+        let due = s.poll_timeout().expect("a release deadline");
+        assert!(due <= now + RELEASE_AFTER);
+        // Quiet: fire every deadline up to well past the release.
+        let mut out = vec![0u8; codec::MTU_LIMIT];
+        let end = now + RELEASE_AFTER + Duration::from_millis(500);
+        loop {
+            let next = [c.poll_timeout(), s.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(t) = next.filter(|&t| t <= end) else {
+                break;
+            };
+            now = t.max(now);
+            c.handle_timeout(now);
+            s.handle_timeout(now);
+            // Whatever either side still says (ACKs, window updates) reaches the other.
+            while let Some(n) = c.poll_transmit(now, &mut out) {
+                s.handle_datagram(now, &mut out[..n]);
+            }
+            while let Some(n) = s.poll_transmit(now, &mut out) {
+                c.handle_datagram(now, &mut out[..n]);
+            }
+        }
+        assert!(!s.holds_traffic_memory());
+        let quiet = s.heap_usage().total();
+        assert!(
+            quiet * 4 < busy,
+            "released {busy} -> {quiet} bytes: too little given back"
+        );
+        // And it still works.
+        now = end;
+        c.write(id, b"again").unwrap();
+        assert_eq!(run(&mut c, &mut s, now, 5), 5);
+    }
 }
