@@ -183,7 +183,7 @@ _kcptun() {
             return 0
             ;;
         kcptun__subcmd__client)
-            opts="-v -c -l -r -h --version --config --c --localaddr --remoteaddr --key --crypt --mode --QPP --QPPCount --conn --autoexpire --scavengettl --mtu --ratelimit --sndwnd --rcvwnd --ds --datashard --ps --parityshard --dscp --nocomp --acknodelay --nodelay --interval --resend --nc --sockbuf --smuxver --smuxbuf --framesize --streambuf --keepalive --closewait --halfclose --snmplog --snmpperiod --log --quiet --ctl --daemon --pidfile --tcp --pprof --help"
+            opts="-v -c -l -r -h --version --config --c --localaddr --remoteaddr --key --crypt --mode --QPP --QPPCount --conn --autoexpire --scavengettl --mtu --ratelimit --sndwnd --rcvwnd --ds --datashard --ps --parityshard --dscp --nocomp --acknodelay --nodelay --interval --resend --nc --sockbuf --smuxver --smuxbuf --framesize --streambuf --keepalive --closewait --halfclose --snmplog --snmpperiod --log --quiet --ctl --metrics --daemon --pidfile --tcp --pprof --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -427,6 +427,10 @@ _kcptun() {
                     fi
                     return 0
                     ;;
+                --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --daemon)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -462,7 +466,7 @@ _kcptun() {
             return 0
             ;;
         kcptun__subcmd__server)
-            opts="-v -c -l -t -h --version --config --c --listen --target --key --crypt --mode --QPP --QPPCount --mtu --ratelimit --sndwnd --rcvwnd --ds --datashard --ps --parityshard --dscp --nocomp --acknodelay --nodelay --interval --resend --nc --sockbuf --smuxver --smuxbuf --framesize --streambuf --keepalive --closewait --halfclose --snmplog --snmpperiod --log --quiet --ctl --daemon --pidfile --tcp --pprof --help"
+            opts="-v -c -l -t -h --version --config --c --listen --target --key --crypt --mode --QPP --QPPCount --mtu --ratelimit --sndwnd --rcvwnd --ds --datashard --ps --parityshard --dscp --nocomp --acknodelay --nodelay --interval --resend --nc --sockbuf --smuxver --smuxbuf --framesize --streambuf --keepalive --closewait --halfclose --snmplog --snmpperiod --log --quiet --ctl --metrics --daemon --pidfile --tcp --pprof --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -692,6 +696,10 @@ _kcptun() {
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o filenames
                     fi
+                    return 0
+                    ;;
+                --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --daemon)

@@ -67,6 +67,7 @@ complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l snmpperiod -d '
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l log -d 'log to this file instead of stderr' -r -F
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l quiet -d 'suppress the \'stream open/close\' messages' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l ctl -d 'control socket path (for `kcptun snmp`)' -r -F
+complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l metrics -d 'serve Prometheus metrics at http://ADDR/metrics (host:port)' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l daemon -d 'detach and run in the background' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l pidfile -d 'write the process id to this file' -r -F
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l tcp -d 'not supported (fake-TCP transport)' -r
@@ -107,6 +108,7 @@ complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l snmpperiod -d '
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l log -d 'log to this file instead of stderr' -r -F
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l quiet -d 'suppress the \'stream open/close\' messages' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l ctl -d 'control socket path (for `kcptun snmp`)' -r -F
+complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l metrics -d 'serve Prometheus metrics at http://ADDR/metrics (host:port)' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l daemon -d 'detach and run in the background' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l pidfile -d 'write the process id to this file' -r -F
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l tcp -d 'not supported (fake-TCP transport)' -r

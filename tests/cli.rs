@@ -837,6 +837,48 @@ fn warnings() {
 }
 
 #[test]
+fn metrics_flag_and_config_key() {
+    assert_eq!(client(&[]).common.metrics, None, "off by default");
+    assert_eq!(
+        client(&["--metrics", "127.0.0.1:9100"])
+            .common
+            .metrics
+            .as_deref(),
+        Some("127.0.0.1:9100")
+    );
+    assert_eq!(
+        server(&["-metrics", "[::1]:9100"])
+            .common
+            .metrics
+            .as_deref(),
+        Some("[::1]:9100")
+    );
+    let json = write("m.json", r#"{"metrics": ":9101"}"#);
+    assert_eq!(
+        server(&["-c", s(&json), "--metrics", "127.0.0.1:1"])
+            .common
+            .metrics
+            .as_deref(),
+        Some(":9101"),
+        "the config file wins, as for every key"
+    );
+    let yaml = write("m.yaml", "metrics: 127.0.0.1:9102\n");
+    assert_eq!(
+        client(&["-c", s(&yaml)]).common.metrics.as_deref(),
+        Some("127.0.0.1:9102")
+    );
+    let e = client_err(&["--metrics", "9100"]);
+    assert_eq!(e, "invalid --metrics \"9100\": expected host:port");
+    let e = client_err(&["--metrics", "h:1-2"]);
+    assert!(e.contains("a port range (1-2) is not allowed here"), "{e}");
+    let lines = kcptun::cmd::client_settings_lines(&client(&["--metrics", "127.0.0.1:9"]));
+    assert!(
+        lines.iter().any(|l| l == "metrics: 127.0.0.1:9"),
+        "{lines:?}"
+    );
+}
+
+#[test]
 fn settings_printout() {
     let lines = kcptun::cmd::client_settings_lines(&client(&["-key", "SECRET", "-r", "h:1-2"]));
     let all = lines.join("\n");

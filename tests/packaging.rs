@@ -74,7 +74,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 // ---------------------------------------------------------------------------------------------
-// JSON keys of Go kcptun (SPEC §7.5, latest) plus ours ("ctl"), with their JSON types.
+// JSON keys of Go kcptun (SPEC §7.5, latest) plus ours ("ctl", "metrics"), with their JSON types.
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Ty {
@@ -116,6 +116,7 @@ const COMMON_KEYS: &[(&str, Ty)] = &[
     ("qpp-count", Ty::Int),
     ("closewait", Ty::Int),
     ("ctl", Ty::Str),
+    ("metrics", Ty::Str),
 ];
 const CLIENT_KEYS: &[(&str, Ty)] = &[
     ("localaddr", Ty::Str),
@@ -290,7 +291,8 @@ fn uci_full_client_every_option_kind() {
             "qpp": true,
             "qpp-count": 113,
             "closewait": 3,
-            "ctl": "/var/run/kcptun-home.sock"
+            "ctl": "/var/run/kcptun-home.sock",
+            "metrics": "127.0.0.1:9100"
         })
     );
 }

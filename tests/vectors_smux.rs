@@ -262,7 +262,7 @@ fn captured_sessions_client_side() {
 }
 
 #[test]
-fn upd_after_first_read_and_every_half_window() {
+fn upd_after_first_read_and_every_quarter_window() {
     let t0 = Instant::now();
     let mut c = cfg(Some(Version::V2));
     c.max_stream_buffer = 1000;
@@ -285,12 +285,12 @@ fn upd_after_first_read_and_every_half_window() {
     let steps: [(usize, Option<u32>); 8] = [
         (100, Some(100)), // first read that returns data
         (100, None),
-        (300, None),
+        (149, None),
+        (1, Some(350)), // 250 read since the last UPD (a quarter of the window)
+        (249, None),
+        (1, Some(600)),
+        (300, Some(900)), // one read past the quarter
         (99, None),
-        (1, Some(600)), // 500 read since the last UPD
-        (400, None),
-        (99, None),
-        (100, Some(1199)), // 499 + 100 = 599 >= 500
     ];
     for (n, want) in steps {
         assert_eq!(srv.read(id, &mut buf[..n]), Ok(n));

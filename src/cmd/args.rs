@@ -104,8 +104,8 @@ const fn hidden(s: Spec) -> Spec {
 
 use Kind::{Bool, Int, Str};
 
-/// The client and server flags of Go kcptun (latest), plus ours (`ctl`, `daemon`, `pidfile`,
-/// `halfclose`). `-c` is handled separately (it is not a config key).
+/// The client and server flags of Go kcptun (latest), plus ours (`ctl`, `metrics`, `daemon`,
+/// `pidfile`, `halfclose`). `-c` is handled separately (it is not a config key).
 pub(crate) static SPECS: &[Spec] = &[
     Spec {
         short: Some('l'),
@@ -157,11 +157,20 @@ pub(crate) static SPECS: &[Spec] = &[
     both("log", Str, "", "log to this file instead of stderr"),
     both("quiet", Bool, "false", "suppress the 'stream open/close' messages"),
     both("ctl", Str, "", "control socket path (for `kcptun snmp`)"),
+    both("metrics", Str, "", "serve Prometheus metrics at http://ADDR/metrics (host:port)"),
     both("daemon", Bool, "false", "detach and run in the background"),
     both("pidfile", Str, "", "write the process id to this file"),
     hidden(both("tcp", Bool, "false", "not supported (fake-TCP transport)")),
     hidden(both("pprof", Bool, "false", "not supported (Go profiler)")),
 ];
+
+/// How the client and server behave as a shadowsocks plugin (shown after their flags).
+const PLUGIN_HELP: &str = "\
+Shadowsocks plugin (SIP003): with SS_REMOTE_HOST set and none of -l/-r/-t, the client listens on \
+SS_LOCAL_HOST:SS_LOCAL_PORT and dials SS_REMOTE_HOST:SS_REMOTE_PORT; the server listens on \
+SS_REMOTE_* and forwards to SS_LOCAL_*. SS_PLUGIN_OPTIONS (--plugin-opts) holds key=value;key2 \
+with the flag names as keys (a bare key means true, backslash escapes ; = and \\). A plain \
+`kcptun` is a server when the options hold `server`. The plugin stops when its parent is gone.";
 
 /// Builds the clap command of `kcptun client` (`client == true`) or `kcptun server`.
 pub(crate) fn side_command(client: bool) -> Command {
@@ -181,6 +190,7 @@ pub(crate) fn side_command(client: bool) -> Command {
         .about(about)
         .disable_version_flag(true)
         .args_override_self(true)
+        .after_help(PLUGIN_HELP)
         .arg(
             Arg::new("version")
                 .short('v')

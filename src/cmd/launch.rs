@@ -3,9 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use log::warn;
+use log::{info, warn};
 
-use super::settings::{ClientSettings, CommonSettings, ServerSettings, StreamAddr};
+use super::endpoint::StreamAddr;
+use super::settings::{ClientSettings, CommonSettings, ServerSettings};
 use super::RunError;
 use crate::io::daemon::{self, PidFile};
 use crate::io::driver::{ClientConfig, CommonConfig, Driver, LocalAddr, ServerConfig};
@@ -31,6 +32,7 @@ fn kcp_config(c: &CommonSettings, snd: u16, rcv: u16) -> KcpConfig {
         rcv_wnd: rcv,
         mtu: usize::from(c.mtu),
         ack_nodelay: c.acknodelay,
+        dup_lone: true,
     }
 }
 
@@ -90,6 +92,8 @@ fn common_config(c: &CommonSettings, smuxver: Option<u8>) -> Result<CommonConfig
         snmplog: c.snmplog.as_ref().map(|p| p.display().to_string()),
         snmpperiod: c.snmpperiod,
         ctl: c.ctl.clone(),
+        metrics: c.metrics.clone(),
+        watch_parent: c.plugin,
         qpp,
         ratelimit: c.ratelimit,
     })
@@ -153,12 +157,27 @@ fn run_driver(mut d: Driver, c: &CommonSettings) -> Result<(), RunError> {
     r
 }
 
+/// Raises the open-files soft limit to the hard one, with one log line when it changes.
+fn raise_nofile() {
+    match daemon::raise_nofile() {
+        daemon::NofileRaise::Raised { from, to } => {
+            info!("open-files limit raised from {from} to {to} (the hard limit)")
+        }
+        daemon::NofileRaise::Unchanged(_) => {}
+        daemon::NofileRaise::Failed { soft, err } => {
+            warn!("cannot raise the open-files limit above {soft}: {err}")
+        }
+    }
+}
+
 /// Runs a client until SIGTERM/SIGINT.
 pub fn run_client(s: &ClientSettings) -> Result<(), RunError> {
+    raise_nofile();
     run_driver(client_driver(s)?, &s.common)
 }
 
 /// Runs a server until SIGTERM/SIGINT.
 pub fn run_server(s: &ServerSettings) -> Result<(), RunError> {
+    raise_nofile();
     run_driver(server_driver(s)?, &s.common)
 }

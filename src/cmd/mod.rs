@@ -12,8 +12,11 @@
 mod args;
 pub mod bench;
 mod config;
+mod endpoint;
 mod error;
 pub mod launch;
+pub mod plugin;
+mod printout;
 mod settings;
 pub mod snmp;
 
@@ -26,11 +29,14 @@ use clap::Parser;
 pub use args::{
     BenchArgs, BenchCmd, BenchCryptArgs, BenchFecArgs, BenchSessionsArgs, BenchTunnelArgs, SnmpArgs,
 };
+pub use endpoint::{parse_endpoint, parse_stream_addr, Endpoint, StreamAddr};
 pub use error::{CliError, RunError};
+pub use plugin::PluginEnv;
+pub use printout::{
+    client_settings_lines, log_client_settings, log_server_settings, server_settings_lines,
+};
 pub use settings::{
-    check_crypt, client_settings_lines, log_client_settings, log_server_settings, parse_endpoint,
-    parse_stream_addr, server_settings_lines, ClientSettings, CommonSettings, Endpoint, Mode,
-    NoDelay, ServerSettings, StreamAddr, MTU_MAX, MTU_MIN,
+    check_crypt, ClientSettings, CommonSettings, Mode, NoDelay, ServerSettings, MTU_MAX, MTU_MIN,
 };
 
 /// What the command line asks for.
@@ -89,13 +95,29 @@ fn multicall(argv0: &OsStr) -> Option<&'static str> {
     None
 }
 
-/// Parses the whole argv (argv[0] included), reading `KCPTUN_KEY` from the environment.
+/// Parses the whole argv (argv[0] included), reading `KCPTUN_KEY` and the SIP003 plugin
+/// variables (`SS_REMOTE_HOST`, …; see [`plugin`]) from the environment.
 pub fn parse(argv: Vec<OsString>) -> Result<Command, CliError> {
-    parse_env(argv, std::env::var_os("KCPTUN_KEY"))
+    parse_with(
+        argv,
+        std::env::var_os("KCPTUN_KEY"),
+        PluginEnv::from_env().as_ref(),
+    )
 }
 
-/// [`parse`] with the value of `KCPTUN_KEY` given explicitly (for tests).
+/// [`parse`] with the value of `KCPTUN_KEY` given explicitly and no plugin environment (for
+/// tests).
 pub fn parse_env(argv: Vec<OsString>, key_env: Option<OsString>) -> Result<Command, CliError> {
+    parse_with(argv, key_env, None)
+}
+
+/// [`parse`] with `KCPTUN_KEY` and the SIP003 variables given explicitly. With `plugin` set and
+/// none of `-l/-r/-t` on the command line, kcptun runs as a shadowsocks plugin.
+pub fn parse_with(
+    argv: Vec<OsString>,
+    key_env: Option<OsString>,
+    plugin: Option<&PluginEnv>,
+) -> Result<Command, CliError> {
     let mut it = argv.into_iter();
     let argv0 = it.next().unwrap_or_default();
     let mut rest: Vec<OsString> = it.collect();
@@ -107,6 +129,15 @@ pub fn parse_env(argv: Vec<OsString>, key_env: Option<OsString>) -> Result<Comma
         }
         Some(s) => s.to_string(),
         None => {
+            // shadowsocks-libev starts plugins without arguments; shadowsocks-rust may pass
+            // flags (its plugin_args) to a plain `kcptun`
+            let flags_only = rest.first().and_then(|a| a.to_str()).map_or(true, |a| {
+                a.starts_with('-')
+                    && !["-h", "--help", "-help", "-v", "--version", "-version"].contains(&a)
+            });
+            if let (true, Some(env)) = (flags_only, plugin) {
+                return plugin_command(env, None, rest, key_env);
+            }
             if rest.is_empty() {
                 return Err(CliError::Usage(
                     "missing command: use `kcptun client`, `kcptun server`, `kcptun bench` or `kcptun snmp` (see kcptun -h)".into(),
@@ -120,13 +151,19 @@ pub fn parse_env(argv: Vec<OsString>, key_env: Option<OsString>) -> Result<Comma
         "client" | "server" => {
             let client = sub == "client";
             let cmd = args::side_command(client);
-            let m = clap_parse(cmd, &sub, rest)?;
+            let m = clap_parse(cmd, &sub, rest.clone())?;
             let m = match m {
                 Ok(m) => m,
                 Err(c) => return Ok(c),
             };
             if m.get_flag("version") {
                 return Ok(Command::Version);
+            }
+            let addressed = ["localaddr", "remoteaddr", "listen", "target"]
+                .iter()
+                .any(|n| m.try_get_one::<String>(n).ok().flatten().is_some());
+            if let (false, Some(env)) = (addressed, plugin) {
+                return plugin_command(env, Some(client), rest, key_env);
             }
             if client {
                 settings::resolve_client(&m, key_env).map(Command::Client)
@@ -147,6 +184,53 @@ pub fn parse_env(argv: Vec<OsString>, key_env: Option<OsString>) -> Result<Comma
             "unknown command {other:?}: use client, server, bench or snmp (see kcptun -h)"
         ))),
     }
+}
+
+/// SIP003 plugin mode: the command line (`rest`, without `-l/-r/-t`), then the options of
+/// `SS_PLUGIN_OPTIONS` as flags, then the addresses from the `SS_*` variables, resolved like
+/// any command line. `client`: the role from the subcommand or program name; `None`: from the
+/// options (a bare `server` key), else client.
+fn plugin_command(
+    env: &PluginEnv,
+    client: Option<bool>,
+    rest: Vec<OsString>,
+    key_env: Option<OsString>,
+) -> Result<Command, CliError> {
+    let opts = plugin::parse_options(env.options.as_deref().unwrap_or(""))?;
+    let client = client.or(plugin::role_in(&opts)).unwrap_or(true);
+    let sub = if client { "client" } else { "server" };
+    let (remote, local) = (env.addr(true)?, env.addr(false)?);
+    let mut argv = rest;
+    argv.extend(plugin::option_args(&opts, client)?);
+    let in_opts = |e: CliError| match e {
+        CliError::Usage(m) => CliError::Usage(format!("SS_PLUGIN_OPTIONS: {m}")),
+        e => e,
+    };
+    let m = match clap_parse(args::side_command(client), sub, argv).map_err(in_opts)? {
+        Ok(m) => m,
+        Err(c) => return Ok(c),
+    };
+    // The addresses are set after resolution so that a config file (`c=…`) cannot move them.
+    if client {
+        let mut s = settings::resolve_client(&m, key_env).map_err(in_opts)?;
+        s.localaddr = parse_stream_addr(&local).map_err(|e| plugin_addr_err("SS_LOCAL", e))?;
+        s.remoteaddr =
+            parse_endpoint(&remote, false).map_err(|e| plugin_addr_err("SS_REMOTE", e))?;
+        s.common.plugin = true;
+        Ok(Command::Client(s))
+    } else {
+        let mut s = settings::resolve_server(&m, key_env).map_err(in_opts)?;
+        s.listen = parse_endpoint(&remote, false).map_err(|e| plugin_addr_err("SS_REMOTE", e))?;
+        s.target = parse_stream_addr(&local).map_err(|e| plugin_addr_err("SS_LOCAL", e))?;
+        s.common.plugin = true;
+        Ok(Command::Server(s))
+    }
+}
+
+fn plugin_addr_err(var: &str, e: String) -> CliError {
+    CliError::Usage(format!(
+        "plugin mode: {var}_HOST/{var}_PORT do not form an address: {e}"
+    ))
 }
 
 /// The whole command line as one clap command (`kcptun` with the subcommands client, server,

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use super::args::{Kind, Spec, SPECS};
 use super::config::{self, FileValues};
+use super::endpoint::{parse_endpoint, parse_stream_addr, Endpoint, StreamAddr};
 use super::error::CliError;
 use crate::proto::crypt::Method;
 
@@ -72,131 +73,6 @@ pub struct NoDelay {
     pub nc: bool,
 }
 
-/// A UDP/TCP endpoint, possibly a port range (`host:min-max`, SPEC §7.6).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    /// Host name or IP, IPv6 without brackets; empty = all addresses (listen) / localhost.
-    pub host: String,
-    pub port_min: u16,
-    /// `== port_min` for a single port.
-    pub port_max: u16,
-}
-
-impl Endpoint {
-    /// Number of ports in the range (>= 1).
-    pub fn port_count(&self) -> u32 {
-        u32::from(self.port_max) - u32::from(self.port_min) + 1
-    }
-
-    /// Every port of the range.
-    pub fn ports(&self) -> std::ops::RangeInclusive<u16> {
-        self.port_min..=self.port_max
-    }
-
-    /// `host:port` for dialling/binding with `ToSocketAddrs` (brackets around IPv6).
-    pub fn with_port(&self, port: u16) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{port}", self.host)
-        } else {
-            format!("{}:{port}", self.host)
-        }
-    }
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.with_port(self.port_min))?;
-        if self.port_max != self.port_min {
-            write!(f, "-{}", self.port_max)?;
-        }
-        Ok(())
-    }
-}
-
-/// A stream address: TCP endpoint (single port) or unix socket path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StreamAddr {
-    Tcp(Endpoint),
-    Unix(PathBuf),
-}
-
-impl fmt::Display for StreamAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StreamAddr::Tcp(e) => e.fmt(f),
-            StreamAddr::Unix(p) => write!(f, "unix:{}", p.display()),
-        }
-    }
-}
-
-/// Parses `host:port` or `host:min-max` (SPEC §7.6): host is everything before the last `:`;
-/// `[v6]` loses its brackets; ports in 1..=65535 with min <= max. `allow_range == false` refuses
-/// ranges. Returns a message (without the flag name) on error.
-pub fn parse_endpoint(s: &str, allow_range: bool) -> Result<Endpoint, String> {
-    let Some((host, ports)) = s.rsplit_once(':') else {
-        return Err("expected host:port".into());
-    };
-    let (lo, hi) = match ports.split_once('-') {
-        Some((a, b)) => (a, Some(b)),
-        None => (ports, None),
-    };
-    let port = |p: &str| -> Result<u16, String> {
-        if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("bad port {p:?}: expected a number in 1..=65535"));
-        }
-        match p.parse::<u32>() {
-            Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
-            _ => Err(format!("port {p} out of range 1..=65535")),
-        }
-    };
-    let port_min = port(lo)?;
-    let port_max = match hi {
-        Some(h) if !allow_range => {
-            return Err(format!(
-                "a port range ({lo}-{h}) is not allowed here; give one port"
-            ))
-        }
-        Some(h) => port(h)?,
-        None => port_min,
-    };
-    if port_min > port_max {
-        return Err(format!(
-            "port range {port_min}-{port_max}: min is larger than max"
-        ));
-    }
-    let host = if let Some(inner) = host.strip_prefix('[') {
-        match inner.strip_suffix(']') {
-            Some(h) if !h.is_empty() && !h.contains(['[', ']']) => h.to_string(),
-            _ => return Err(format!("bad bracketed host {host:?}")),
-        }
-    } else if host.contains(':') {
-        return Err(format!(
-            "IPv6 address {host:?} needs brackets: [{host}]:{ports}"
-        ));
-    } else if host.contains(['[', ']', '/', ' ']) {
-        return Err(format!("bad host {host:?}"));
-    } else {
-        host.to_string()
-    };
-    Ok(Endpoint {
-        host,
-        port_min,
-        port_max,
-    })
-}
-
-/// Parses a stream address: a value without `:port` (or starting with `/` or `.`) is a unix socket
-/// path, otherwise a single-port endpoint.
-pub fn parse_stream_addr(s: &str) -> Result<StreamAddr, String> {
-    if s.is_empty() {
-        return Err("empty address".into());
-    }
-    if s.starts_with('/') || s.starts_with('.') || !s.contains(':') {
-        return Ok(StreamAddr::Unix(PathBuf::from(s)));
-    }
-    parse_endpoint(s, false).map(StreamAddr::Tcp)
-}
-
 /// Settings shared by client and server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommonSettings {
@@ -244,6 +120,12 @@ pub struct CommonSettings {
     pub quiet: bool,
     /// Control socket path.
     pub ctl: Option<PathBuf>,
+    /// `--metrics`: `host:port` (brackets around IPv6; empty host = every address) serving
+    /// Prometheus' `GET /metrics`.
+    pub metrics: Option<String>,
+    /// Started by shadowsocks as a SIP003 plugin (addresses from `SS_*`): stop when the parent
+    /// process goes away.
+    pub plugin: bool,
     pub daemon: bool,
     pub pidfile: Option<PathBuf>,
     /// The config file that was merged, if any.
@@ -652,6 +534,13 @@ impl<'a> Vals<'a> {
         let closewait = self.secs("closewait", 0)?;
         let halfclose = self.secs("halfclose", 0)?;
         let snmpperiod = self.secs("snmpperiod", 1)?;
+        let metrics = match self.str("metrics") {
+            m if m.is_empty() => None,
+            m => {
+                let e = parse_endpoint(&m, false).map_err(|e| self.addr_err("metrics", e))?;
+                Some(e.with_port(e.port_min))
+            }
+        };
         Ok(CommonSettings {
             key: self.str("key"),
             crypt,
@@ -680,6 +569,8 @@ impl<'a> Vals<'a> {
             log: self.opt_path("log"),
             quiet: self.bool("quiet"),
             ctl: self.opt_path("ctl"),
+            metrics,
+            plugin: false,
             daemon: self.bool("daemon"),
             pidfile: self.opt_path("pidfile"),
             config: self.file.map(|f| f.path.clone()),
@@ -813,99 +704,6 @@ impl ServerSettings {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// start-up printout
-
-fn common_lines(c: &CommonSettings, out: &mut Vec<String>) {
-    let nd = c.nodelay;
-    out.push(format!("encryption: {}", c.crypt));
-    out.push(format!("QPP: {}", c.qpp));
-    out.push(format!("QPP count: {}", c.qpp_count));
-    out.push(format!("mode: {}", c.mode.name()));
-    out.push(format!(
-        "nodelay parameters: {} {} {} {}",
-        u8::from(nd.nodelay),
-        nd.interval,
-        nd.resend,
-        u8::from(nd.nc)
-    ));
-    out.push(format!("sndwnd: {} rcvwnd: {}", c.sndwnd, c.rcvwnd));
-    out.push(format!("compression: {}", !c.nocomp));
-    out.push(format!("mtu: {}", c.mtu));
-    out.push(format!("ratelimit: {}", c.ratelimit));
-    out.push(format!(
-        "datashard: {} parityshard: {}",
-        c.datashard, c.parityshard
-    ));
-    out.push(format!("acknodelay: {}", c.acknodelay));
-    out.push(format!("dscp: {}", c.dscp));
-    out.push(format!("sockbuf: {}", c.sockbuf));
-    out.push(format!("smuxbuf: {}", c.smuxbuf));
-    out.push(format!("framesize: {}", c.framesize));
-    out.push(format!("streambuf: {}", c.streambuf));
-    out.push(format!("keepalive: {}", c.keepalive.as_secs()));
-    out.push(format!("closewait: {}", c.closewait.as_secs()));
-    out.push(format!("halfclose: {}", c.halfclose.as_secs()));
-    let p = |o: &Option<PathBuf>| {
-        o.as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
-    };
-    out.push(format!("snmplog: {}", p(&c.snmplog)));
-    out.push(format!("snmpperiod: {}", c.snmpperiod.as_secs()));
-    out.push(format!("log: {}", p(&c.log)));
-    out.push(format!("quiet: {}", c.quiet));
-    out.push(format!("ctl: {}", p(&c.ctl)));
-    out.push(format!("config: {}", p(&c.config)));
-}
-
-/// The "name: value" lines describing client settings (the key is never printed).
-pub fn client_settings_lines(s: &ClientSettings) -> Vec<String> {
-    let mut out = vec![
-        format!("version: {}", env!("CARGO_PKG_VERSION")),
-        format!("smux version: {}", s.smuxver),
-        format!("listening on: {}", s.localaddr),
-        format!("remote address: {}", s.remoteaddr),
-        format!("conn: {}", s.conn),
-        format!("autoexpire: {}", s.autoexpire.map_or(0, |d| d.as_secs())),
-        format!("scavengettl: {}", s.scavengettl.as_secs()),
-    ];
-    common_lines(&s.common, &mut out);
-    out
-}
-
-/// The "name: value" lines describing server settings (the key is never printed).
-pub fn server_settings_lines(s: &ServerSettings) -> Vec<String> {
-    let mut out = vec![
-        format!("version: {}", env!("CARGO_PKG_VERSION")),
-        format!(
-            "smux version: {}",
-            s.smuxver
-                .map_or_else(|| "auto".to_string(), |v| v.to_string())
-        ),
-        format!("listening on: {}", s.listen),
-        format!("target: {}", s.target),
-    ];
-    common_lines(&s.common, &mut out);
-    out
-}
-
-/// Logs the client settings at info level, then the warnings at warn level.
-pub fn log_client_settings(s: &ClientSettings) {
-    client_settings_lines(s)
-        .iter()
-        .for_each(|l| log::info!("{l}"));
-    s.common.warnings.iter().for_each(|w| log::warn!("{w}"));
-}
-
-/// Logs the server settings at info level, then the warnings at warn level.
-pub fn log_server_settings(s: &ServerSettings) {
-    server_settings_lines(s)
-        .iter()
-        .for_each(|l| log::info!("{l}"));
-    s.common.warnings.iter().for_each(|w| log::warn!("{w}"));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -921,32 +719,5 @@ mod tests {
         assert_eq!(parse_int("--1"), None);
         assert_eq!(parse_int("1.5"), None);
         assert_eq!(parse_int("99999999999999999999"), None);
-    }
-
-    #[test]
-    fn endpoints() {
-        let e = parse_endpoint("[::1]:4000-4010", true).unwrap();
-        assert_eq!(
-            (e.host.as_str(), e.port_min, e.port_max),
-            ("::1", 4000, 4010)
-        );
-        assert_eq!(e.to_string(), "[::1]:4000-4010");
-        assert_eq!(e.port_count(), 11);
-        assert_eq!(parse_endpoint(":4000", true).unwrap().host, "");
-        assert!(parse_endpoint("h:0", true).is_err());
-        assert!(parse_endpoint("h:65536", true).is_err());
-        assert!(parse_endpoint("h:10-5", true).is_err());
-        assert!(parse_endpoint("h:5-10", false).is_err());
-        assert!(parse_endpoint("::1:80", true).is_err());
-        assert!(parse_endpoint("h:80x", true).is_err());
-        assert!(parse_endpoint("h:-80", true).is_err());
-        assert_eq!(
-            parse_stream_addr("/tmp/s").unwrap(),
-            StreamAddr::Unix("/tmp/s".into())
-        );
-        assert_eq!(
-            parse_stream_addr("sock").unwrap(),
-            StreamAddr::Unix("sock".into())
-        );
     }
 }

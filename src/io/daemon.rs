@@ -113,3 +113,51 @@ pub fn detach() -> Result<(), DaemonError> {
         .start()
         .map_err(|e| DaemonError::Detach(e.to_string()))
 }
+
+/// What [`raise_nofile`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NofileRaise {
+    /// The soft limit was raised from `from` to `to`.
+    Raised { from: u64, to: u64 },
+    /// Already at the hard limit (or the limit could not be read); nothing changed.
+    Unchanged(u64),
+    /// Raising was refused by the system.
+    Failed { soft: u64, err: String },
+}
+
+/// The highest descriptor count the kernel allows a process (`fs.nr_open`), the cap when the hard
+/// limit is "unlimited" (a soft limit above it is refused).
+fn nr_open() -> u64 {
+    std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1 << 20)
+}
+
+/// Raises `RLIMIT_NOFILE`'s soft limit to the hard limit, so that a server carrying thousands of
+/// connections does not need `ulimit -n` by hand (each connection holds one descriptor, each
+/// client session one more). An administrator's hard limit (`prlimit`, `LimitNOFILE=`) is kept.
+pub fn raise_nofile() -> NofileRaise {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return NofileRaise::Unchanged(0);
+    };
+    let target = if hard == RLIM_INFINITY {
+        nr_open()
+    } else {
+        hard
+    };
+    if soft >= target {
+        return NofileRaise::Unchanged(soft);
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, target, hard) {
+        Ok(()) => NofileRaise::Raised {
+            from: soft,
+            to: target,
+        },
+        Err(e) => NofileRaise::Failed {
+            soft,
+            err: e.to_string(),
+        },
+    }
+}

@@ -3,7 +3,9 @@
 pub mod daemon;
 pub mod driver;
 pub mod heap;
+pub mod metrics;
 pub mod net;
+pub mod ratelog;
 pub mod relay;
 pub mod report;
 pub mod signals;

@@ -7,8 +7,9 @@
 //! conversation means the peer's session is one we lost (we restarted, or the peer's address
 //! changed): a session built from it could only feed garbage to snappy and smux. For those,
 //! [`write_reset_hint`] builds the answer: a WINS segment whose `una` is 0, which tells one of our
-//! clients that its session is gone (its acknowledged sequence went backwards) and which Go clients
-//! process as a no-op.
+//! clients that its session is gone (its acknowledged sequence went backwards; the client checks
+//! by asking again, see `kcp::reset`, and our next hint confirms it) and which Go clients process
+//! as a no-op.
 
 use super::fec::{self, PacketKind};
 

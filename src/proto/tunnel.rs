@@ -17,8 +17,9 @@
 //! producing frames while KCP's window is full, and KCP data stays in KCP (its receive window then
 //! closes towards the peer) while smux's budget is exhausted.
 //!
-//! Liveness ([`Tunnel::liveness`]) adds what Go lacks: a peer that restarted (its `una` went
-//! backwards) is dead at once, and a peer silent for [`TunnelConfig::stale_after`] while data is
+//! Liveness ([`Tunnel::liveness`]) adds what Go lacks: a peer that restarted (it answers with
+//! `una` 0 behind our `snd_una` and repeats it when challenged, see `kcp::reset`) is dead within
+//! a few round trips, and a peer silent for [`TunnelConfig::stale_after`] while data is
 //! outstanding makes the session *stale*: no new streams go to it.
 
 use std::time::{Duration, Instant};
@@ -69,7 +70,8 @@ pub enum Input {
 /// Why a session is over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeadReason {
-    /// The peer's `una` went backwards: it restarted and lost this conversation.
+    /// The peer answers with `una` 0 behind our `snd_una`, even when challenged: it restarted
+    /// and lost this conversation.
     PeerRestarted,
     /// smux or snappy protocol error, or smux keep-alive timeout.
     Smux,
@@ -181,6 +183,11 @@ impl Tunnel {
     }
 
     /// The KCP conversation id.
+    /// The KCP state machine underneath (read-only: windows, RTT, queues).
+    pub fn kcp(&self) -> &Kcp {
+        &self.kcp
+    }
+
     pub fn conv(&self) -> u32 {
         self.kcp.conv()
     }

@@ -22,7 +22,7 @@
 # Enabling: "enabled" if set, else the inverse of "disabled" if set, else enabled. A luci-app-kcptun
 # "servers" section runs when a "general" section names it in its "server" option.
 
-KCPTUN_COMMON_STR="key crypt mode log snmplog ctl"
+KCPTUN_COMMON_STR="key crypt mode log snmplog ctl metrics"
 KCPTUN_COMMON_INT="mtu ratelimit sndwnd rcvwnd datashard parityshard dscp nodelay interval resend nc
  sockbuf smuxver smuxbuf framesize streambuf keepalive snmpperiod qpp_count closewait"
 KCPTUN_COMMON_BOOL="nocomp acknodelay quiet tcp pprof qpp"

@@ -26,8 +26,9 @@ impl Driver {
                 }
             };
             if self.conns.len() >= MAX_CONNS {
-                self.warn_limit(
-                    Limit::Conns,
+                self.ratelog.warn(
+                    self.now,
+                    "too many connections",
                     format_args!("too many connections ({MAX_CONNS}); refusing new ones"),
                 );
                 continue;
@@ -38,7 +39,8 @@ impl Driver {
             let sid = match self.sessions[si].tunnel.open() {
                 Ok(id) => id,
                 Err(e) => {
-                    warn!("open stream: {e}");
+                    self.ratelog
+                        .warn(self.now, "open stream", format_args!("open stream: {e}"));
                     self.sessions[si].retiring = true;
                     continue;
                 }
@@ -60,27 +62,17 @@ impl Driver {
         self.still_ready.push(token(K_LISTEN_LOCAL, 0));
     }
 
-    /// Logs that a limit was hit, at most every 10 s per limit.
-    pub(super) fn warn_limit(&mut self, which: Limit, msg: std::fmt::Arguments<'_>) {
-        let last = &mut self.limit_warned[which as usize];
-        if last.map_or(true, |t| {
-            self.now.duration_since(t) >= Duration::from_secs(10)
-        }) {
-            warn!("{msg}");
-            *last = Some(self.now);
-        }
-    }
-
     /// Out of file descriptors (or another accept error): the pending connection stays in the
     /// backlog and, the poll being edge-triggered, no new event would come for it; retry soon.
     pub(super) fn accept_failed(&mut self, e: io::Error) {
         let now = self.now;
-        if let Role::Client { accept_warned, .. } = &mut self.role {
-            if accept_warned.map_or(true, |t| now.duration_since(t) >= Duration::from_secs(10)) {
-                warn!("accept: {e} (raise the open-files limit, e.g. LimitNOFILE=65536); retrying");
-                *accept_warned = Some(now);
-            }
-        }
+        self.ratelog.warn(
+            now,
+            "accept",
+            format_args!(
+                "accept: {e} (raise the open-files limit, e.g. LimitNOFILE=65536); retrying"
+            ),
+        );
         self.timers
             .set(TimerKey::Accept, now + Duration::from_millis(100));
     }

@@ -42,7 +42,11 @@ impl Driver {
                     return;
                 }
                 Ok(Some(e)) | Err(e) => {
-                    warn!("connect to target failed: {e}; closing stream {}", c.sid);
+                    self.ratelog.warn(
+                        self.now,
+                        "connect to target",
+                        format_args!("connect to target failed: {e}; closing stream {}", c.sid),
+                    );
                     sess.tunnel.close(c.sid);
                     sess.streams.remove(&c.sid);
                     self.drop_conn(ci, false);
@@ -185,7 +189,11 @@ impl Driver {
             return;
         };
         if let Err(e) = c.sync_interest(self.poll.registry(), token(K_CONN, ci)) {
-            warn!("register connection: {e}");
+            self.ratelog.warn(
+                self.now,
+                "register connection",
+                format_args!("register connection: {e}"),
+            );
         }
     }
 

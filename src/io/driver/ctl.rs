@@ -28,7 +28,8 @@ impl Driver {
                 Ok((s, _)) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
-                    warn!("ctl accept: {e}");
+                    self.ratelog
+                        .warn(self.now, "ctl accept", format_args!("ctl accept: {e}"));
                     return;
                 }
             };

@@ -15,6 +15,7 @@
 mod client;
 mod conn;
 mod ctl;
+mod metrics;
 mod server;
 mod session;
 
@@ -31,6 +32,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use super::net::{self, BindError};
+use super::ratelog::RateLog;
 use super::relay::{Conn, Local};
 use super::report::Reporter;
 use super::signals::{Signal, Signals};
@@ -61,6 +63,10 @@ pub struct CommonConfig {
     pub snmplog: Option<String>,
     pub snmpperiod: Duration,
     pub ctl: Option<PathBuf>,
+    /// `--metrics`: `host:port` serving Prometheus' `GET /metrics`.
+    pub metrics: Option<String>,
+    /// SIP003 plugin mode: stop (as on SIGTERM) once the parent process is gone.
+    pub watch_parent: bool,
     /// `--QPP`: the pads (built once) and the raw key that seeds each stream direction's PRNG.
     pub qpp: Option<(Arc<Qpp>, Vec<u8>)>,
     /// `--ratelimit`: bytes per second per session (datagram bytes, FEC and crypto included); 0 = off.
@@ -161,6 +167,7 @@ const K_LISTEN_LOCAL: usize = 1;
 const K_UDP: usize = 2;
 const K_CONN: usize = 4;
 const K_CTL: usize = 5;
+const K_METRICS: usize = 6;
 
 fn token(kind: usize, idx: usize) -> Token {
     Token(idx << 3 | kind)
@@ -173,6 +180,8 @@ enum TimerKey {
     Tick,
     /// Retry accepting after an accept error.
     Accept,
+    /// A `--metrics` connection ran out of time.
+    Metrics(usize),
 }
 
 /// A UDP socket of the loop with its send batch.
@@ -221,8 +230,6 @@ enum Role {
         unreachable: bool,
         /// Session setup failed (resolve, socket): no retry before this instant; next back-off.
         backoff: Option<(Instant, Duration)>,
-        /// Last time an accept error was logged (logged at most every 10 s).
-        accept_warned: Option<Instant>,
     },
     Server {
         cfg: ServerConfig,
@@ -263,21 +270,20 @@ pub struct Driver {
     stopping: bool,
     /// `--ctl`: the control socket answering `kcptun snmp`.
     ctl: Option<UnixListener>,
-    /// When each limit was last reported (a flood must not flood the log too).
-    limit_warned: [Option<Instant>; 2],
+    /// Warnings a flood can trigger, at most one line per cause per second.
+    ratelog: RateLog,
     /// Control connections waiting for their request line (bounded by `MAX_CTL_PENDING`).
     ctl_conns: Slab<(mio::net::UnixStream, Instant)>,
     started: Instant,
+    /// `--metrics` listener and its connections (bounded by `MAX_METRICS_CONNS`).
+    metrics: Option<TcpListener>,
+    metrics_conns: Slab<metrics::MetricsConn>,
+    /// Plugin mode: the parent process id seen at start (a change means it is gone).
+    parent: Option<u32>,
 }
 
 /// Datagrams read per socket per turn before other sources get their turn.
 const UDP_BUDGET: usize = 256;
-/// Limits whose hits are logged at most every 10 s.
-#[derive(Clone, Copy)]
-enum Limit {
-    Conns = 0,
-    Sessions = 1,
-}
 
 /// Control connections awaiting their request at most.
 const MAX_CTL_PENDING: usize = 16;
@@ -296,6 +302,7 @@ impl Driver {
     fn base(common: CommonConfig, role: Role, poll: Poll, signals: Signals, rng: Rng) -> Self {
         let now = Instant::now();
         let reporter = Reporter::new(common.snmplog.clone(), common.snmpperiod);
+        let parent = common.watch_parent.then(std::os::unix::process::parent_id);
         Driver {
             poll,
             role,
@@ -319,9 +326,12 @@ impl Driver {
             reporter,
             stopping: false,
             ctl: None,
-            limit_warned: [None; 2],
+            ratelog: RateLog::new(),
             ctl_conns: Slab::new(),
             started: now,
+            metrics: None,
+            metrics_conns: Slab::new(),
+            parent,
         }
     }
 
@@ -367,13 +377,13 @@ impl Driver {
                 remote_cache: None,
                 unreachable: false,
                 backoff: None,
-                accept_warned: None,
             },
             poll,
             signals,
             Self::os_rng(),
         );
         d.open_ctl()?;
+        d.open_metrics()?;
         Ok(d)
     }
 
@@ -418,6 +428,7 @@ impl Driver {
             d.add_sock(sock, None)?;
         }
         d.open_ctl()?;
+        d.open_metrics()?;
         Ok(d)
     }
 
@@ -498,6 +509,8 @@ impl Driver {
             K_CONN => self.on_conn(idx),
             K_CTL if idx == 0 => self.on_ctl(),
             K_CTL => self.on_ctl_conn(idx - 1),
+            K_METRICS if idx == 0 => self.on_metrics_accept(),
+            K_METRICS => self.on_metrics_conn(idx - 1),
             _ => {}
         }
     }

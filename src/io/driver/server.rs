@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// Smallest interval between two reset hints to one address.
+const HINT_EVERY: Duration = Duration::from_millis(100);
+
 impl Driver {
     pub(super) fn server_datagram(&mut self, ui: usize, from: SocketAddr, dgram: &mut [u8]) {
         let now = self.now;
@@ -61,8 +64,9 @@ impl Driver {
     ) {
         let now = self.now;
         if self.sessions.len() >= MAX_SERVER_SESSIONS {
-            self.warn_limit(
-                Limit::Sessions,
+            self.ratelog.warn(
+                self.now,
+                "too many sessions",
                 format_args!("session limit ({MAX_SERVER_SESSIONS}) reached; dropping new peers"),
             );
             return;
@@ -74,7 +78,8 @@ impl Driver {
         let tunnel = match Tunnel::new(&tcfg, conv, false, self.rng.fork(), now) {
             Ok(t) => t,
             Err(e) => {
-                warn!("session: {e}");
+                self.ratelog
+                    .warn(self.now, "new session", format_args!("session: {e}"));
                 return;
             }
         };
@@ -109,9 +114,12 @@ impl Driver {
         else {
             return;
         };
+        // At most one hint per address every HINT_EVERY: a hint is never larger than the
+        // datagram that provoked it, and our client confirms a reset after two of them a
+        // confirmation gap apart (at least 100 ms), so a faster pace would gain nothing.
         if hinted
             .get(&to)
-            .is_some_and(|t| now.duration_since(*t) < Duration::from_millis(500))
+            .is_some_and(|t| now.duration_since(*t) < HINT_EVERY)
         {
             return;
         }
@@ -139,8 +147,9 @@ impl Driver {
             _ => return,
         };
         if self.conns.len() >= MAX_CONNS {
-            self.warn_limit(
-                Limit::Conns,
+            self.ratelog.warn(
+                self.now,
+                "too many connections",
                 format_args!("too many connections ({MAX_CONNS}); refusing new streams"),
             );
             self.sessions[si].tunnel.close(sid);
@@ -162,9 +171,13 @@ impl Driver {
                 self.sync_conn(ci);
             }
             Err(e) => {
-                warn!(
-                    "connect to target {}: {e}; closing stream {sid}",
-                    display_target(&target)
+                self.ratelog.warn(
+                    self.now,
+                    "connect to target",
+                    format_args!(
+                        "connect to target {}: {e}; closing stream {sid}",
+                        display_target(&target)
+                    ),
                 );
                 self.sessions[si].tunnel.close(sid);
             }

@@ -20,7 +20,8 @@ impl Driver {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    warn!("udp recv: {e}");
+                    self.ratelog
+                        .warn(self.now, "udp recv", format_args!("udp recv: {e}"));
                     break;
                 }
             };
@@ -123,7 +124,8 @@ impl Driver {
         };
         if !sock.tx.is_empty() {
             if let Err(e) = sock.sock.send_batch(&mut sock.tx) {
-                warn!("udp send: {e}");
+                self.ratelog
+                    .warn(self.now, "udp send", format_args!("udp send: {e}"));
                 sock.tx.clear();
             }
         }
@@ -251,6 +253,7 @@ impl Driver {
             }
             TimerKey::Conn(ci) => self.check_conn_idle(ci),
             TimerKey::Accept => self.on_accept(),
+            TimerKey::Metrics(k) => self.close_metrics(k),
             TimerKey::Tick => {
                 self.tick();
                 self.timers
@@ -259,9 +262,18 @@ impl Driver {
         }
     }
 
-    /// Once a second: freed memory back to the OS if sessions released some, and the snmplog
-    /// reporter (it sums the counters only when it writes a row).
+    /// Once a second: rate-limited warnings left out, freed memory back to the OS if sessions
+    /// released some, the snmplog reporter (it sums the counters only when it writes a row).
     pub(super) fn tick(&mut self) {
+        self.ratelog.flush(self.now);
+        if let Some(ppid) = self.parent {
+            // Reparented (to init or a subreaper): the shadowsocks process that started us is
+            // gone. Stop as on SIGTERM.
+            if std::os::unix::process::parent_id() != ppid && !self.stopping {
+                info!("parent process {ppid} is gone, shutting down");
+                self.stopping = true;
+            }
+        }
         if std::mem::take(&mut self.trim_due) {
             // Process-wide buffers sized by the traffic peak go too: the receive arena's pages
             // and the listeners' send batches (a client's own sockets release with their session).

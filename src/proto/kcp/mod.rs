@@ -2,8 +2,9 @@
 //!
 //! [`Kcp`] turns a byte stream into KCP segments (stream mode, `frg` always 0) and back, with
 //! kcp-go's retransmission rules: cumulative `una` plus selective ACKs, the "bufferbloat" ACK
-//! filter, fast retransmit locked until the next RTO, early retransmit, RTO back-off, the RTT
-//! estimator with the 1/32 variant, window probing and optional congestion control (SPEC §4).
+//! filter, fast retransmit whose duplicate-ACK count restarts after each resend (the 2021 rule),
+//! early retransmit, RTO back-off, the RTT estimator with the 1/32 variant, window probing and
+//! optional congestion control (SPEC §4).
 //!
 //! Invariants: `snd_buf` holds exactly the segments numbered `snd_una..snd_nxt`, in order, so an
 //! ACK finds its segment at index `sn - snd_una`; `snd_queue + snd_buf` never exceeds `snd_wnd`
@@ -24,6 +25,7 @@
 //! backwards. `poll_transmit` is resumable: a caller whose socket is full may stop and continue
 //! later without loss or duplication.
 
+pub mod reset;
 mod segment;
 mod session;
 #[cfg(test)]
@@ -51,6 +53,10 @@ pub struct KcpConfig {
     pub mtu: usize,
     /// Flush ACKs right after every input that queued some.
     pub ack_nodelay: bool,
+    /// Send a lone segment (at most two in flight: an interactive message, not a transfer) a
+    /// second time in a datagram of its own, so one random loss does not cost a retransmission
+    /// timeout. Ours, not kcp-go's; a peer sees an ordinary repeated segment. On by default.
+    pub dup_lone: bool,
 }
 
 impl Default for KcpConfig {
@@ -65,6 +71,7 @@ impl Default for KcpConfig {
             rcv_wnd: 32,
             mtu: 1400,
             ack_nodelay: false,
+            dup_lone: true,
         }
     }
 }

@@ -3,12 +3,14 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+mod buffers;
+mod flush;
+
+use self::flush::{Plan, Want};
+use super::reset::{self, PeerReset};
 use super::segment::{Header, CMD_ACK, CMD_PUSH, CMD_WASK, OVERHEAD};
 use super::{sn_diff, InputError, KcpConfig, Ms};
 use crate::proto::snmp::Snmp;
-
-mod buffers;
-mod output;
 
 const RTO_MIN_NODELAY: u32 = 30;
 const RTO_MIN: u32 = 100;
@@ -33,51 +35,6 @@ struct SndSeg {
     xmit: u32,
     acked: bool,
     data: Vec<u8>,
-}
-
-/// Why a segment is (re)sent in this flush.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Why {
-    New,
-    Fast,
-    Early,
-    Rto,
-}
-
-/// A flush in progress (resumable across `poll_transmit` calls).
-#[derive(Debug)]
-struct Plan {
-    full: bool,
-    /// Started by the interval timer: reschedules the next interval flush when done.
-    timer: bool,
-    ack_idx: usize,
-    /// Next snd_buf sn to consider in the data phase.
-    cursor: u32,
-    new_segs: u32,
-    /// Fast + early retransmissions (congestion "change").
-    change: u32,
-    /// RTO retransmissions.
-    lost: u32,
-    /// `min(snd_wnd, rmt_wnd[, cwnd])` at the start of the flush.
-    cwnd_eff: u32,
-    /// Time until the next needed flush, ms (starts at `interval`).
-    min_rto: i32,
-    /// The data phase jumped over the transmitted head of `snd_buf` (nothing there was due).
-    jumped: bool,
-    /// Earliest `resend_at` among the transmitted unacknowledged segments visited.
-    min_resend: Option<Ms>,
-    /// A visited unacknowledged segment still has a duplicate-ACK count (fastack > 0).
-    fastack_seen: bool,
-    /// `fastack_epoch` when the plan started.
-    epoch0: u64,
-}
-
-/// A flush requested but not started.
-#[derive(Clone, Copy, Debug, Default)]
-struct Want {
-    any: bool,
-    full: bool,
-    timer: bool,
 }
 
 /// One KCP conversation (stream mode).
@@ -107,6 +64,8 @@ pub struct Kcp {
     nodelay: bool,
     fastresend: u32,
     nocwnd: bool,
+    /// [`KcpConfig::dup_lone`].
+    dup_lone: bool,
     ack_nodelay: bool,
     rx_minrto: u32,
 
@@ -144,7 +103,7 @@ pub struct Kcp {
     snd_queue: VecDeque<Vec<u8>>,
     snd_buf: VecDeque<SndSeg>,
     /// Out-of-order receive ring, slot `(rcv_head + (sn - rcv_nxt)) % rcv_wnd`; empty (no slots)
-    /// until a segment arrives and again after [`Kcp::release`] found it empty.
+    /// until a segment arrives out of order and again after [`Kcp::release`] found it empty.
     rcv_ring: Vec<Option<Vec<u8>>>,
     rcv_head: usize,
     /// In-order data ready for `recv`; `rcv_off` bytes of the front are already read.
@@ -168,13 +127,8 @@ pub struct Kcp {
     stats: Snmp,
     last_recv_at: Instant,
     last_progress_at: Instant,
-    una_regressions: u64,
+    peer_reset: PeerReset,
 }
-
-/// `snd_una` beyond which a peer's `una` of 0 can no longer be a reordered early segment.
-pub const PEER_RESET_MIN_UNA: u32 = 64;
-/// Session age below which a `una` of 0 may still be a datagram from the first round trips.
-pub const PEER_RESET_MIN_AGE: Duration = Duration::from_secs(1);
 
 impl Kcp {
     /// A new conversation; `now` is the origin of its millisecond clock.
@@ -193,6 +147,7 @@ impl Kcp {
             nodelay: false,
             fastresend: 0,
             nocwnd: false,
+            dup_lone: true,
             ack_nodelay: false,
             rx_minrto: RTO_MIN,
             snd_una: 0,
@@ -229,7 +184,7 @@ impl Kcp {
             stats: Snmp::default(),
             last_recv_at: now,
             last_progress_at: now,
-            una_regressions: 0,
+            peer_reset: PeerReset::default(),
         };
         k.set_config(cfg);
         k.next_flush_at = now + Duration::from_millis(k.interval as u64);
@@ -254,6 +209,7 @@ impl Kcp {
         self.fastresend = cfg.resend;
         self.nocwnd = cfg.nc;
         self.ack_nodelay = cfg.ack_nodelay;
+        self.dup_lone = cfg.dup_lone;
         if cfg.mtu >= 50 {
             self.mtu = cfg.mtu;
             self.mss = cfg.mtu - OVERHEAD;
@@ -307,10 +263,16 @@ impl Kcp {
         self.last_progress_at
     }
 
-    /// How many segments said the peer lost this conversation: `una` 0 while our `snd_una` is
-    /// already past [`PEER_RESET_MIN_UNA`] and the session is older than [`PEER_RESET_MIN_AGE`].
+    /// Confirmed peer resets (0 or 1): the peer answered with `una` 0, behind our `snd_una`, and
+    /// repeated it after a challenge instead of contradicting it (see [`reset`]).
     pub fn una_regressions(&self) -> u64 {
-        self.una_regressions
+        self.peer_reset.confirmed()
+    }
+
+    /// Segments whose `una` 0 lay behind our `snd_una` (suspicions of a peer reset, confirmed
+    /// or not).
+    pub fn una_zero_signs(&self) -> u64 {
+        self.peer_reset.signs()
     }
 
     /// Current retransmission timeout estimate (ms).
@@ -472,13 +434,17 @@ impl Kcp {
             if !recovered {
                 self.rmt_wnd = h.wnd as u32;
             }
+            // Checked before `una` retires the segment this ACK is for.
+            let fresh_ack = h.cmd == CMD_ACK && self.acks_latest_copy(h.sn, h.ts);
             self.parse_una(h.una, now);
             match h.cmd {
                 CMD_ACK => {
                     self.parse_ack(h.sn);
                     self.ack_batch.push((h.sn, h.ts));
-                    ack_seen = true;
-                    latest_ts = h.ts;
+                    if fresh_ack {
+                        ack_seen = true;
+                        latest_ts = h.ts;
+                    }
                 }
                 CMD_PUSH => {
                     let repeat = self.on_push(&h, data);
@@ -544,16 +510,14 @@ impl Kcp {
     }
 
     fn parse_una(&mut self, una: u32, now: Instant) {
-        if sn_diff(una, self.snd_una) < 0 {
-            // Reordering delivers old `una` values all the time; only a `una` of 0 long after the
-            // start means the peer forgot the conversation (it restarted: a fresh session's
-            // `rcv_nxt` is 0, and our reset hint says exactly that).
-            if una == 0
-                && self.snd_una >= PEER_RESET_MIN_UNA
-                && now.saturating_duration_since(self.created) >= PEER_RESET_MIN_AGE
-            {
-                self.una_regressions += 1;
-            }
+        let behind = sn_diff(una, self.snd_una) < 0;
+        let gap = reset::confirm_gap(self.rx_rto);
+        if self.peer_reset.on_una(now, una, behind, gap) {
+            self.ask_send = true;
+            self.request(false, false);
+        }
+        if behind {
+            // Reordering delivers old `una` values all the time: nothing to acknowledge.
             return;
         }
         let mut advanced = false;
@@ -584,6 +548,17 @@ impl Kcp {
         }
         let idx = sn.wrapping_sub(self.snd_una) as usize;
         (idx < self.snd_buf.len()).then_some(idx)
+    }
+
+    /// Whether an ACK `(sn, ts)` is the first word on our latest transmission of a segment still
+    /// outstanding: only such an ACK is an RTT sample. kcp-go samples every ACK, so an ACK of a
+    /// segment the peer got through FEC recovery seconds later, or a repeated ACK of one retired
+    /// long ago, counted as a round trip of that length; on a lossy path those samples inflated
+    /// the RTO of lone interactive segments to over a second.
+    fn acks_latest_copy(&self, sn: u32, ts: u32) -> bool {
+        self.snd_index(sn)
+            .and_then(|i| self.snd_buf.get(i))
+            .is_some_and(|seg| !seg.acked && seg.ts == ts)
     }
 
     fn parse_ack(&mut self, sn: u32) {

@@ -20,6 +20,8 @@ fn cfg(mode: &str, manual: (i32, i32, i32, i32), mtu: usize) -> KcpConfig {
     c.mtu = mtu;
     c.snd_wnd = 32;
     c.rcv_wnd = 32;
+    // These scenarios pin kcp-go's own timeline; lone-segment copies have their own tests.
+    c.dup_lone = false;
     c
 }
 
@@ -352,32 +354,56 @@ fn una_and_ack_bookkeeping() {
 #[test]
 fn rtt_estimator_known_samples() {
     let t0 = crate::test_clock::origin();
-    let mut k = Kcp::new(CONV, &cfg("fast3", (0, 0, 0, 0), 200), t0);
-    let mut sample = |now_ms: u64, rtt: u32| {
-        let ts = now_ms as u32 - rtt;
-        k.handle_packet(at(t0, now_ms), &acks(&[(500, ts)], 0, 32), false)
+    // Sends one segment at `sent` ms and, at `now` ms, feeds the ACK of that transmission.
+    fn sample(k: &mut Kcp, t0: Instant, sent: u64, now: u64, recovered: bool) -> ((i32, i32), u32) {
+        let sn = k.stats().out_segs as u32; // one PUSH per call, numbered from 0
+        k.send(b"x");
+        assert_eq!(pushes(&drain(k, at(t0, sent))), vec![sn]);
+        k.handle_packet(at(t0, now), &acks(&[(sn, sent as u32)], 0, 32), recovered)
             .unwrap();
         (k.srtt(), k.rx_rto())
-    };
-    assert_eq!(sample(1000, 100), ((100, 50), 300));
+    }
+    let mut k = Kcp::new(CONV, &cfg("fast3", (0, 0, 0, 0), 200), t0);
+    assert_eq!(sample(&mut k, t0, 900, 1000, false), ((100, 50), 300));
     // delta -40: srtt 95; 60 >= 95-50 → rttvar += (40-50)>>2 = -3 → 47; rto 95+188.
-    assert_eq!(sample(2000, 60), ((95, 47), 283));
+    assert_eq!(sample(&mut k, t0, 1940, 2000, false), ((95, 47), 283));
     // delta -75: srtt 85; 20 < 85-47 → rttvar += (75-47)>>5 = 0; rto 85+188.
-    assert_eq!(sample(3000, 20), ((85, 47), 273));
+    assert_eq!(sample(&mut k, t0, 2980, 3000, false), ((85, 47), 273));
     // A recovered (FEC) packet gives no sample.
-    k.handle_packet(at(t0, 4000), &acks(&[(500, 3000)], 0, 32), true)
-        .unwrap();
-    assert_eq!((k.srtt(), k.rx_rto()), ((85, 47), 273));
+    assert_eq!(sample(&mut k, t0, 3500, 4000, true), ((85, 47), 273));
     // Clamp to minrto (30 with nodelay).
     let mut k2 = Kcp::new(CONV, &cfg("fast3", (0, 0, 0, 0), 200), t0);
-    k2.handle_packet(at(t0, 100), &acks(&[(9, 99)], 0, 32), false)
-        .unwrap();
-    assert_eq!((k2.srtt(), k2.rx_rto()), ((1, 0), 30));
+    assert_eq!(sample(&mut k2, t0, 99, 100, false), ((1, 0), 30));
     // Clamp to 60 s.
     let mut k3 = Kcp::new(CONV, &cfg("normal", (0, 0, 0, 0), 200), t0);
-    k3.handle_packet(at(t0, 100_000), &acks(&[(9, 0)], 0, 32), false)
+    assert_eq!(sample(&mut k3, t0, 0, 100_000, false).1, 60_000);
+}
+
+/// Only an ACK of our latest transmission of a segment still outstanding is a round-trip sample:
+/// a repeated ACK, or the ACK of an earlier copy (the peer recovered it late through FEC), is not.
+#[test]
+fn rtt_samples_only_from_acks_of_the_latest_copy() {
+    let t0 = crate::test_clock::origin();
+    let mut k = Kcp::new(CONV, &cfg("fast3", (0, 0, 0, 0), 200), t0);
+    k.send(b"a");
+    assert_eq!(pushes(&drain(&mut k, t0)), vec![0]);
+    k.handle_packet(at(t0, 100), &acks(&[(0, 0)], 0, 32), false)
         .unwrap();
-    assert_eq!(k3.rx_rto(), 60_000);
+    assert_eq!(k.srtt(), (100, 50));
+    // The same ACK again, 900 ms later: no sample.
+    k.handle_packet(at(t0, 1000), &acks(&[(0, 0)], 1, 32), false)
+        .unwrap();
+    assert_eq!(k.srtt(), (100, 50));
+    // Segment 1 sent at 1000, retransmitted at its RTO; the ACK of the first copy (ts 1000)
+    // arrives late, after the retransmission: no sample.
+    k.send(b"b");
+    assert_eq!(pushes(&drain(&mut k, at(t0, 1000))), vec![1]);
+    k.handle_timeout(at(t0, 1300));
+    let resent = drain(&mut k, at(t0, 1300));
+    assert_eq!(pushes(&resent), vec![1]);
+    k.handle_packet(at(t0, 1900), &acks(&[(1, 1000)], 1, 32), false)
+        .unwrap();
+    assert_eq!(k.srtt(), (100, 50), "an ACK of an older copy gave a sample");
 }
 
 #[test]
@@ -921,6 +947,36 @@ fn peer_reset_is_una_zero_on_an_established_session_only() {
     k.handle_packet(at(t0, 1501), &acks(&[], 5, 128), false)
         .unwrap();
     assert_eq!(k.una_regressions(), 1);
+}
+
+/// A lone segment (an interactive message) goes out twice, each copy in a datagram of its own;
+/// its RTO retransmission likewise. A transfer's segments go out once.
+#[test]
+fn lone_segments_are_sent_twice() {
+    let t0 = crate::test_clock::origin();
+    let mut c = cfg("fast3", (0, 0, 0, 0), 200);
+    c.dup_lone = true;
+    let mut k = Kcp::new(CONV, &c, t0);
+    k.send(b"ping");
+    let out = drain(&mut k, t0);
+    assert_eq!(out.len(), 2, "two datagrams");
+    assert_eq!(pushes(&out[..1]), vec![0]);
+    assert_eq!(pushes(&out[1..]), vec![0]);
+    assert_eq!(out[0], out[1], "the copy is the same segment, same ts");
+    // Its RTO retransmission is doubled too.
+    k.handle_timeout(at(t0, 300));
+    let out = drain(&mut k, at(t0, 300));
+    assert_eq!(pushes(&out), vec![0, 0]);
+    assert_eq!(out.len(), 2);
+    // Acknowledged: nothing more.
+    k.handle_packet(at(t0, 400), &acks(&[(0, 300)], 1, 32), false)
+        .unwrap();
+    k.handle_timeout(at(t0, 2000));
+    assert!(pushes(&drain(&mut k, at(t0, 2000))).is_empty());
+    // A transfer (more than two segments in flight) is sent once.
+    k.send(&[7u8; 176 * 5]);
+    let out = drain(&mut k, at(t0, 2000));
+    assert_eq!(pushes(&out), vec![1, 2, 3, 4, 5]);
 }
 
 /// The receive ring exists only while segments arrive out of order; `release` gives it and the

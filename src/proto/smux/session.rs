@@ -551,11 +551,12 @@ impl Session {
 
     /// Reads buffered data of stream `id`. `Ok(0)` = the peer's FIN and everything read (EOF; also
     /// for an empty `out`). v2: queues UPD after the first read returning data and whenever the
-    /// bytes read since the last UPD reach `max_stream_buffer / 2`.
+    /// bytes read since the last UPD reach `max_stream_buffer / 4` (Go smux: / 2; reporting twice
+    /// as often lets the peer keep more in flight on a long path, see SPEC §5.4).
     pub fn read(&mut self, id: StreamId, out: &mut [u8]) -> Result<usize, ReadError> {
         let v2 = self.version == Some(Version::V2);
         let dead = self.dead.is_some();
-        let half = self.cfg.max_stream_buffer / 2;
+        let quarter = self.cfg.max_stream_buffer / 4;
         let Some(s) = self.streams.get_mut(&id) else {
             return Err(ReadError::UnknownStream);
         };
@@ -580,7 +581,7 @@ impl Session {
                 let n32 = n as u32;
                 s.num_read = s.num_read.wrapping_add(n32);
                 s.incr = s.incr.wrapping_add(n32);
-                if s.incr >= half || s.num_read == n32 {
+                if s.incr >= quarter || s.num_read == n32 {
                     s.incr = 0;
                     if s.upd_queued.replace(s.num_read).is_none() {
                         self.ctrl.push_back(Ctrl::Upd(id));

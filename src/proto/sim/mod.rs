@@ -8,6 +8,10 @@
 //! scenario's seed, so a run replays exactly; time only moves when the harness jumps to the next
 //! deadline, so a "30 second" transfer takes as long as the CPU work it needs.
 
+mod probe;
+
+pub use probe::{run_probe, ProbeReport, ProbeScenario};
+
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
@@ -193,22 +197,58 @@ pub struct Report {
     pub retrans_segs: u64,
     pub fec_recovered: u64,
     pub datagrams: u64,
+    /// Datagrams the links lost at random (the scenario's `loss`).
     pub link_lost: u64,
+    /// Datagrams dropped because the bottleneck queue was full (bursts the sender caused).
+    pub queue_drops: u64,
+    /// What KCP's windows allow on this path (MB/s of payload, the slower direction): window ×
+    /// mss / round trip, capped by the bottleneck rate. Goodput can approach it, never pass it.
+    pub window_ceiling_mbs: f64,
+}
+
+/// Payload bytes per second KCP's windows allow from `tx` to `rx` over a path with `rtt`.
+fn window_ceiling(
+    tx: &TunnelConfig,
+    rx: &TunnelConfig,
+    mss: usize,
+    rtt: Duration,
+    rate: u64,
+) -> f64 {
+    let wnd = f64::from(tx.kcp.snd_wnd.min(rx.kcp.rcv_wnd));
+    let by_window = wnd * mss as f64 / rtt.as_secs_f64().max(1e-6);
+    if rate > 0 {
+        by_window.min(rate as f64)
+    } else {
+        by_window
+    }
 }
 
 impl Report {
+    /// Goodput of the slower direction as a fraction of [`Report::window_ceiling_mbs`].
+    pub fn ceiling_fraction(&self) -> f64 {
+        self.goodput_up_mbs.min(self.goodput_down_mbs) / self.window_ceiling_mbs
+    }
+
     /// Header of [`Report::row`].
     pub fn header() -> String {
         format!(
-            "{:<34} {:>8} {:>10} {:>10} {:>9} {:>9} {:>9} {:>8}",
-            "scenario", "vsecs", "up MB/s", "down MB/s", "retrans", "fec-rec", "dgrams", "lost"
+            "{:<34} {:>8} {:>10} {:>10} {:>9} {:>9} {:>9} {:>8} {:>7}",
+            "scenario",
+            "vsecs",
+            "up MB/s",
+            "down MB/s",
+            "retrans",
+            "fec-rec",
+            "dgrams",
+            "lost",
+            "qdrop"
         )
     }
 
     /// One aligned table row.
     pub fn row(&self) -> String {
         format!(
-            "{:<34} {:>8.2} {:>10.2} {:>10.2} {:>9} {:>9} {:>9} {:>8}",
+            "{:<34} {:>8.2} {:>10.2} {:>10.2} {:>9} {:>9} {:>9} {:>8} {:>7}",
             self.name,
             self.virtual_secs,
             self.goodput_up_mbs,
@@ -216,7 +256,8 @@ impl Report {
             self.retrans_segs,
             self.fec_recovered,
             self.datagrams,
-            self.link_lost
+            self.link_lost,
+            self.queue_drops
         )
     }
 }
@@ -325,14 +366,15 @@ impl Side {
         self.flows.last_mut().expect("just pushed")
     }
 
-    /// Writes and reads every stream as far as the tunnel allows.
+    /// Writes and reads every stream as far as the tunnel allows; `true` if any byte moved.
     fn pump(
         &mut self,
         now: Instant,
         seed: u64,
         per_stream: u64,
         buf: &mut [u8],
-    ) -> Result<(), SimError> {
+    ) -> Result<bool, SimError> {
+        let mut moved = false;
         if !self.is_client {
             while let Some(id) = self.tunnel.accept() {
                 self.flow(id);
@@ -348,7 +390,10 @@ impl Side {
                 fill_pattern(seed, id, up, off, &mut buf[..n]);
                 match self.tunnel.write(id, &buf[..n]) {
                     Ok(0) | Err(WriteError::Blocked) => break,
-                    Ok(w) => self.flows[i].sent += w as u64,
+                    Ok(w) => {
+                        self.flows[i].sent += w as u64;
+                        moved = true;
+                    }
                     Err(e) => return Err(SimError::Dead(format!("write: {e}"))),
                 }
             }
@@ -370,6 +415,7 @@ impl Side {
                             });
                         }
                         self.flows[i].received += n as u64;
+                        moved = true;
                     }
                     Err(ReadError::WouldBlock) => break,
                     Err(e) => return Err(SimError::Dead(format!("read: {e}"))),
@@ -377,7 +423,7 @@ impl Side {
             }
         }
         while self.tunnel.poll_event().is_some() {}
-        Ok(())
+        Ok(moved)
     }
 
     fn received(&self) -> u64 {
@@ -430,16 +476,28 @@ pub fn run(s: &Scenario, t0: Instant) -> Result<Report, SimError> {
             if side.tunnel.poll_timeout().is_some_and(|t| t <= now) {
                 side.tunnel.handle_timeout(now);
             }
-            side.pump(now, s.seed, per_stream, &mut app)?;
-            if let Liveness::Dead(r) = side.tunnel.liveness(now) {
-                return Err(SimError::Dead(r.to_string()));
+        }
+        // Like the event loop: the application writes and reads, the sessions transmit, and
+        // that repeats while it frees room for more (bounded, as the loop's rounds are).
+        for _round in 0..64 {
+            let mut moved = false;
+            for side in [&mut client, &mut server] {
+                moved |= side.pump(now, s.seed, per_stream, &mut app)?;
+                if let Liveness::Dead(r) = side.tunnel.liveness(now) {
+                    return Err(SimError::Dead(r.to_string()));
+                }
             }
-        }
-        while let Some(n) = client.tunnel.poll_transmit(now, &mut dgram) {
-            up.send(now, &dgram[..n]);
-        }
-        while let Some(n) = server.tunnel.poll_transmit(now, &mut dgram) {
-            down.send(now, &dgram[..n]);
+            while let Some(n) = client.tunnel.poll_transmit(now, &mut dgram) {
+                up.send(now, &dgram[..n]);
+                moved = true;
+            }
+            while let Some(n) = server.tunnel.poll_transmit(now, &mut dgram) {
+                down.send(now, &dgram[..n]);
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
         }
         let done = client.flows.len() == streams
             && server.flows.len() == streams
@@ -482,6 +540,11 @@ pub fn run(s: &Scenario, t0: Instant) -> Result<Report, SimError> {
     let secs = end.duration_since(t0).as_secs_f64().max(1e-9);
     let cs = client.tunnel.stats();
     let ss = server.tunnel.stats();
+    let rtt = s.up.delay + s.down.delay;
+    let mss = client.tunnel.kcp().mss();
+    let ceiling = window_ceiling(&s.client, &s.server, mss, rtt, s.up.bandwidth).min(
+        window_ceiling(&s.server, &s.client, mss, rtt, s.down.bandwidth),
+    );
     Ok(Report {
         name: s.name.clone(),
         virtual_secs: secs,
@@ -490,7 +553,9 @@ pub fn run(s: &Scenario, t0: Instant) -> Result<Report, SimError> {
         retrans_segs: cs.retrans_segs + ss.retrans_segs,
         fec_recovered: cs.fec_recovered + ss.fec_recovered,
         datagrams: up.stats.sent + down.stats.sent,
-        link_lost: up.stats.lost + down.stats.lost + up.stats.queue_drops + down.stats.queue_drops,
+        link_lost: up.stats.lost + down.stats.lost,
+        queue_drops: up.stats.queue_drops + down.stats.queue_drops,
+        window_ceiling_mbs: ceiling / 1e6,
     })
 }
 
@@ -561,6 +626,98 @@ pub fn standard_grid(bytes_each_way: u64) -> Vec<Scenario> {
                 bytes_each_way,
                 seed: 0x6b63_7074_756e_0000 + i as u64,
                 time_limit: Duration::from_secs(1800),
+            }
+        })
+        .collect()
+}
+
+/// Long paths as users run them (issue: "win on real paths"): windows 1024/1024 on both sides,
+/// fast3, FEC 10/3, aes, no compression, one stream, like `kcptun bench tunnel`. 40 ms round trip
+/// clean and with 2 % loss each way, 100 ms clean and with 10 % loss each way, with no rate limit
+/// (the windows set the ceiling); and 40 ms through a 100 Mbit/s bottleneck with a 1 MB drop-tail
+/// queue, where a full window overflows the queue (no pacing yet).
+pub fn long_path_grid(bytes_each_way: u64) -> Vec<Scenario> {
+    let rows: [(u64, f64, bool); 5] = [
+        (40, 0.0, false),
+        (40, 0.02, false),
+        (100, 0.0, false),
+        (100, 0.10, false),
+        (40, 0.0, true),
+    ];
+    rows.iter()
+        .enumerate()
+        .map(|(i, &(rtt_ms, loss, bottleneck))| {
+            let cfg = |client| {
+                let mut c = kcptun_config("fast3", true, client);
+                (c.kcp.snd_wnd, c.kcp.rcv_wnd) = (1024, 1024);
+                c.compress = false;
+                c
+            };
+            let mut link = LinkConfig::clean(Duration::from_millis(rtt_ms / 2));
+            link.loss = loss;
+            if bottleneck {
+                link.bandwidth = 12_500_000;
+                link.queue_bytes = 1_000_000;
+            }
+            Scenario {
+                name: format!(
+                    "{rtt_ms:>3} ms rtt loss {:>2}% wnd 1024{}",
+                    (loss * 100.0).round(),
+                    if bottleneck { " 100 Mbit 1 MB" } else { "" }
+                ),
+                client: cfg(true),
+                server: cfg(false),
+                up: link.clone(),
+                down: link,
+                streams: 1,
+                bytes_each_way,
+                seed: 0x6b63_7074_756e_1000 + i as u64,
+                time_limit: Duration::from_secs(1800),
+            }
+        })
+        .collect()
+}
+
+/// Interactive probes on long paths with the tunnel settings of [`long_path_grid`]: idle at
+/// 40 ms with 2 % loss and at 100 ms with 10 % loss each way (`probes` requests each, 20 ms
+/// apart), and while a bulk download shares the session through a 100 Mbit/s bottleneck with a
+/// 1 MB drop-tail queue, at 40 ms clean and at 100 ms with 10 % loss (`probes / 8` requests: the
+/// bulk transfer makes those runs far more work).
+pub fn probe_grid(probes: usize) -> Vec<ProbeScenario> {
+    let rows: [(u64, f64, bool); 4] = [
+        (40, 0.02, false),
+        (100, 0.10, false),
+        (40, 0.0, true),
+        (100, 0.10, true),
+    ];
+    let lp = long_path_grid(0);
+    rows.iter()
+        .enumerate()
+        .map(|(i, &(rtt_ms, loss, bulk))| {
+            let mut link = LinkConfig::clean(Duration::from_millis(rtt_ms / 2));
+            link.loss = loss;
+            if bulk {
+                link.bandwidth = 12_500_000;
+                link.queue_bytes = 1_000_000;
+            }
+            ProbeScenario {
+                name: format!(
+                    "{rtt_ms:>3} ms rtt loss {:>2}% {}",
+                    (loss * 100.0).round(),
+                    if bulk {
+                        "bulk via 100 Mbit/1 MB"
+                    } else {
+                        "idle"
+                    }
+                ),
+                client: lp[0].client.clone(),
+                server: lp[0].server.clone(),
+                up: link.clone(),
+                down: link,
+                probes: if bulk { (probes / 8).max(1) } else { probes },
+                gap: Duration::from_millis(20),
+                bulk_down: bulk,
+                seed: 0x6b63_7074_756e_2000 + i as u64,
             }
         })
         .collect()
