@@ -350,7 +350,7 @@ fn bytes_per_session_idle_and_after_traffic() {
     println!("server session 0, by layer (capacity held):");
     println!("  idle:  {}", f.idle_usage);
     println!("  quiet: {}", f.quiet_usage);
-    // The pins (issue 10's targets; measured 9.7 KB idle and 18.5 KB quiet per session, either
+    // The pins (issue 10's targets; measured 9.7 KB idle and 23 KB quiet per session, either
     // side, when they were set): memory follows traffic and is given back after it.
     for (side, idle, quiet) in [
         ("server", f.idle.server, f.quiet.server),
