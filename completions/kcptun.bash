@@ -34,6 +34,9 @@ _kcptun() {
             kcptun__subcmd__bench,fec)
                 cmd="kcptun__subcmd__bench__subcmd__fec"
                 ;;
+            kcptun__subcmd__bench,sessions)
+                cmd="kcptun__subcmd__bench__subcmd__sessions"
+                ;;
             kcptun__subcmd__bench,soak)
                 cmd="kcptun__subcmd__bench__subcmd__soak"
                 ;;
@@ -61,7 +64,7 @@ _kcptun() {
             return 0
             ;;
         kcptun__subcmd__bench)
-            opts="-h --help tunnel crypt fec soak"
+            opts="-h --help tunnel crypt fec soak sessions"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -99,6 +102,32 @@ _kcptun() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kcptun__subcmd__bench__subcmd__sessions)
+            opts="-h --bytes --per-client --echo-target --ours --vs-go --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --per-client)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ours)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -28,7 +28,7 @@ complete -c kcptun -n "__fish_kcptun_needs_command" -s v -l version -d 'print th
 complete -c kcptun -n "__fish_kcptun_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kcptun -n "__fish_kcptun_needs_command" -f -a "client" -d 'kcptun client: TCP listener tunnelled over KCP/UDP to a kcptun server'
 complete -c kcptun -n "__fish_kcptun_needs_command" -f -a "server" -d 'kcptun server: accepts KCP/UDP sessions and forwards streams to a TCP target'
-complete -c kcptun -n "__fish_kcptun_needs_command" -f -a "bench" -d 'measure this build: tunnel, cipher and FEC throughput; soak'
+complete -c kcptun -n "__fish_kcptun_needs_command" -f -a "bench" -d 'measure this build: tunnel, sessions, cipher and FEC throughput; soak'
 complete -c kcptun -n "__fish_kcptun_needs_command" -f -a "snmp" -d 'show the counters of a running kcptun (through its --ctl socket) or summarise a --snmplog CSV file'
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -s c -l c -l config -d 'config from a JSON (or .yaml/.yml) file, overriding the command line' -r -F
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -s l -l localaddr -d 'local listen address: host:port, or a unix socket path [default: ":12948"]' -r
@@ -115,11 +115,12 @@ complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l tcp -d 'not sup
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l pprof -d 'not supported (Go profiler)' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -s v -l version -d 'print the version'
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -s h -l help -d 'Print help'
-complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and not __fish_seen_subcommand_from tunnel crypt fec soak" -s h -l help -d 'Print help'
-complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and not __fish_seen_subcommand_from tunnel crypt fec soak" -f -a "tunnel" -d 'A loopback tunnel end to end: our client and server as child processes (--vs-go: and Go\'s)'
-complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and not __fish_seen_subcommand_from tunnel crypt fec soak" -f -a "crypt" -d 'Cipher throughput, every method'
-complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and not __fish_seen_subcommand_from tunnel crypt fec soak" -f -a "fec" -d 'FEC encoder/decoder throughput'
-complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and not __fish_seen_subcommand_from tunnel crypt fec soak" -f -a "soak" -d 'Client + server for a while through a lossy path with connection churn; RSS and fds'
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and not __fish_seen_subcommand_from tunnel crypt fec soak sessions" -s h -l help -d 'Print help'
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and not __fish_seen_subcommand_from tunnel crypt fec soak sessions" -f -a "tunnel" -d 'A loopback tunnel end to end: our client and server as child processes (--vs-go: and Go\'s)'
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and not __fish_seen_subcommand_from tunnel crypt fec soak sessions" -f -a "crypt" -d 'Cipher throughput, every method'
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and not __fish_seen_subcommand_from tunnel crypt fec soak sessions" -f -a "fec" -d 'FEC encoder/decoder throughput'
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and not __fish_seen_subcommand_from tunnel crypt fec soak sessions" -f -a "soak" -d 'Client + server for a while through a lossy path with connection churn; RSS and fds'
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and not __fish_seen_subcommand_from tunnel crypt fec soak sessions" -f -a "sessions" -d 'Memory and idle CPU per session: N sessions, idle and after traffic (--vs-go: and Go\'s)'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l crypt -d 'Cipher (same names as `--crypt` of client/server)' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l mode -d 'Mode profile: normal, fast, fast2, fast3' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l ds -l datashard -d 'FEC data shards' -r
@@ -150,6 +151,13 @@ complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_sub
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from soak" -l path-up -d 'The path from client to server only (overrides --path for that direction)' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from soak" -l path-down -d 'The path from server to client only (overrides --path for that direction)' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from soak" -s h -l help -d 'Print help'
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from sessions" -l bytes -d 'Bytes echoed through every connection in each direction after the idle reading' -r
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from sessions" -l per-client -d 'Most sessions per client process (--conn of each client)' -r
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from sessions" -l ours -d 'The kcptun binary measured as "ours" (default: this one), e.g. an older build to compare' -r -F
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from sessions" -l echo-target -d 'Internal: run only the echo target and print its address (the bench starts one such child so that the connections\' two ends are spread over two open-files limits)'
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from sessions" -l vs-go -d 'Also run the Go binaries (/usr/bin/kcptun-client, -server) and compare'
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from sessions" -l json -d 'Print JSON instead of tables'
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from sessions" -s h -l help -d 'Print help'
 complete -c kcptun -n "__fish_kcptun_using_subcommand snmp" -l ctl -d 'Control socket of a running kcptun client or server (the PATH given to its --ctl)' -r -F
 complete -c kcptun -n "__fish_kcptun_using_subcommand snmp" -l file -d 'Summarise a --snmplog CSV file (latest or 2021 Go kcptun layout)' -r -F
 complete -c kcptun -n "__fish_kcptun_using_subcommand snmp" -l svg -d 'With --file: draw bytes/s and retransmissions/s over time as an SVG chart to OUT' -r -F

@@ -168,3 +168,32 @@ fn tunnel_path_errors_are_one_line() {
     assert!(stderr.contains("--path-up"), "{stderr}");
     assert!(stderr.contains("queue= needs a rate="), "{stderr}");
 }
+
+#[test]
+fn sessions_vs_go_json_reports_memory_per_session_for_both() {
+    for p in ["/usr/bin/kcptun-client", "/usr/bin/kcptun-server"] {
+        assert!(
+            std::path::Path::new(p).exists(),
+            "{p} missing: install Debian's Go kcptun (apt-get install -y kcptun)"
+        );
+    }
+    let v = bench(&["sessions", "3", "--bytes", "8192", "--vs-go", "--json"]);
+    assert_eq!(v["sessions"], 3);
+    for side in ["ours", "go"] {
+        let r = &v[side];
+        for proc_ in ["server", "clients"] {
+            let rss = &r[proc_]["rss_mib"];
+            for step in ["before", "idle", "after", "quiet"] {
+                positive(rss, step);
+            }
+            for step in ["idle", "after", "quiet"] {
+                let kb = r[proc_]["kb_per_session"][step]
+                    .as_f64()
+                    .unwrap_or_else(|| panic!("{side} {proc_} {step} missing in {r}"));
+                assert!(kb.is_finite(), "{side} {proc_} {step} = {kb}");
+            }
+        }
+        positive(r, "server_private_mib");
+        assert!(r["server_idle_cpu"].as_f64().is_some_and(|c| c >= 0.0));
+    }
+}

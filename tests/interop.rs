@@ -208,11 +208,18 @@ fn side(go: bool, client: bool) -> (PathBuf, Vec<String>) {
 }
 
 fn run_case(c: &Case, sc: bool) -> Result<Stats, String> {
-    run_case_via(c, sc, None)
+    run_case_via(c, sc, None, None)
 }
 
 /// One case; with `impair`, the client reaches the server through a lossy [`Relay`].
-fn run_case_via(c: &Case, sc: bool, impair: Option<Impair>) -> Result<Stats, String> {
+/// `pause`: after the transfer, stay silent this long (past the sessions' memory release), then
+/// move an eighth as much again over the same sessions.
+fn run_case_via(
+    c: &Case,
+    sc: bool,
+    impair: Option<Impair>,
+    pause: Option<Duration>,
+) -> Result<Stats, String> {
     let target = Target::start();
     let udp = free_udp_port();
     let local_port = free_tcp_port();
@@ -282,7 +289,15 @@ fn run_case_via(c: &Case, sc: bool, impair: Option<Impair>) -> Result<Stats, Str
     }) {
         return Err(fail(e, &mut server, &mut client));
     }
-    let r = transfer_many(dest, c.conn, PER_CASE, PER_CASE);
+    let mut r = transfer_many(dest, c.conn, PER_CASE, PER_CASE);
+    if let (Ok(first), Some(p)) = (&r, pause) {
+        std::thread::sleep(p);
+        r = transfer_many(dest, c.conn, PER_CASE / 8, PER_CASE / 8).map(|s| Stats {
+            up: first.up + s.up,
+            down: first.down + s.down,
+            elapsed: first.elapsed + s.elapsed,
+        });
+    }
     if let Some(relay) = &relay {
         eprintln!("case {c}: {}", relay.summary());
     }
@@ -391,8 +406,15 @@ fn interop_lossy_link() {
             conn: 2,
         },
     ];
+    run_lossy(&cases, sc, None);
+}
+
+/// Runs `cases` through the lossy relay (10 % loss, 1 % duplication, 5 % held back 2-15 ms),
+/// optionally with a pause and a second transfer (see [`run_case_via`]); fails with every
+/// failing case.
+fn run_lossy(cases: &[Case], sc: bool, pause: Option<Duration>) {
     let mut failures = Vec::new();
-    for c in &cases {
+    for c in cases {
         let imp = Impair {
             loss: 0.10,
             duplicate: 0.01,
@@ -400,7 +422,7 @@ fn interop_lossy_link() {
             hold_ms: (2, 15),
             seed: c.n as u64,
         };
-        match run_case_via(c, sc, Some(imp)) {
+        match run_case_via(c, sc, Some(imp), pause) {
             Ok(s) => eprintln!("case {c} through 10% loss: {:.1} MB/s", s.mbps()),
             Err(e) => failures.push(e),
         }
@@ -542,4 +564,36 @@ fn harness_relay_impairs_as_configured() {
     );
     assert!((200..=600).contains(&lost), "lost {lost} of {n}");
     assert!(inversions > 10, "{inversions} inversions");
+}
+
+/// After a quiet spell our sessions give their buffers back: a half-filled FEC group is
+/// abandoned (its numbers skipped), the decoder's groups dropped, KCP's receive ring freed. The Go
+/// peer must take that as ordinary loss: through 10 % loss (FEC 10/3 both ways), a transfer
+/// after a 4 s pause (twice the release delay) still arrives intact, SHA-256 checked.
+#[test]
+fn interop_transfer_after_quiet_release_through_loss() {
+    require_go();
+    let _g = serial();
+    let sc = selfcheck();
+    let cases = [
+        Case {
+            n: 111,
+            dir: Dir::OursToGo,
+            cipher: "aes",
+            fec: (10, 3),
+            comp: true,
+            smux: 1,
+            conn: 1,
+        },
+        Case {
+            n: 112,
+            dir: Dir::GoToOurs,
+            cipher: "aes",
+            fec: (10, 3),
+            comp: false,
+            smux: 1,
+            conn: 1,
+        },
+    ];
+    run_lossy(&cases, sc, Some(Duration::from_secs(4)));
 }

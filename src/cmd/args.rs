@@ -280,6 +280,8 @@ pub enum BenchCmd {
     Fec(BenchFecArgs),
     /// Client + server for a while through a lossy path with connection churn; RSS and fds.
     Soak(BenchSoakArgs),
+    /// Memory and idle CPU per session: N sessions, idle and after traffic (--vs-go: and Go's).
+    Sessions(BenchSessionsArgs),
 }
 
 /// `kcptun bench tunnel`: our client and server as child processes on loopback, an embedded
@@ -380,6 +382,34 @@ impl BenchSoakArgs {
             .or(self.seconds.map(Duration::from_secs))
             .unwrap_or(Duration::from_secs(600))
     }
+}
+
+/// `kcptun bench sessions N`: a server and clients with `--conn` adding up to N, one echoed
+/// connection per session; RSS per session idle, after traffic and once quiet, and idle CPU.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct BenchSessionsArgs {
+    /// Sessions (and connections, one per session).
+    #[arg(default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub sessions: u32,
+    /// Bytes echoed through every connection in each direction after the idle reading.
+    #[arg(long, default_value_t = 262_144, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    pub bytes: u64,
+    /// Most sessions per client process (--conn of each client).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub per_client: u32,
+    /// Internal: run only the echo target and print its address (the bench starts one such
+    /// child so that the connections' two ends are spread over two open-files limits).
+    #[arg(long, hide = true)]
+    pub echo_target: bool,
+    /// The kcptun binary measured as "ours" (default: this one), e.g. an older build to compare.
+    #[arg(long, value_name = "PATH")]
+    pub ours: Option<std::path::PathBuf>,
+    /// Also run the Go binaries (/usr/bin/kcptun-client, -server) and compare.
+    #[arg(long = "vs-go")]
+    pub vs_go: bool,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `kcptun bench crypt`.

@@ -27,7 +27,8 @@ use clap::error::ErrorKind;
 use clap::Parser;
 
 pub use args::{
-    BenchArgs, BenchCmd, BenchCryptArgs, BenchFecArgs, BenchSoakArgs, BenchTunnelArgs, SnmpArgs,
+    BenchArgs, BenchCmd, BenchCryptArgs, BenchFecArgs, BenchSessionsArgs, BenchSoakArgs,
+    BenchTunnelArgs, SnmpArgs,
 };
 pub use endpoint::{parse_endpoint, parse_stream_addr, Endpoint, StreamAddr};
 pub use error::{CliError, RunError};
@@ -262,7 +263,7 @@ pub fn clap_command() -> clap::Command {
         .subcommand(args::side_command(false))
         .subcommand(
             BenchArgs::command()
-                .about("measure this build: tunnel, cipher and FEC throughput; soak"),
+                .about("measure this build: tunnel, sessions, cipher and FEC throughput; soak"),
         )
         .subcommand(SnmpArgs::command())
 }

@@ -2,6 +2,7 @@
 
 pub mod daemon;
 pub mod driver;
+pub mod heap;
 pub mod metrics;
 pub mod net;
 pub mod ratelog;

@@ -190,11 +190,9 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
-        self.down.clear();
+        // Drained: give the buffer back (it only exists while the local socket pushes back).
+        self.down = Vec::new();
         self.down_off = 0;
-        if self.down.capacity() > 64 * 1024 {
-            self.down.shrink_to(0);
-        }
         if self.stream_eof && !self.shut_wr_done {
             self.local.shutdown_write();
             self.shut_wr_done = true;

@@ -15,7 +15,8 @@
 //! `poll_recovered` into KCP (flagged as recovered). Per sent KCP datagram: write it at
 //! `headroom()`, `seal` → send → drain `poll_parity` → send each.
 //!
-//! Nothing here allocates after construction.
+//! Nothing here allocates in steady state: FEC buffers are allocated by the first packets that
+//! need them and kept until `release` (called when the session goes quiet).
 
 use std::time::Instant;
 
@@ -102,6 +103,21 @@ impl Outbound {
         self.stats.out_pkts += 1;
         self.stats.out_bytes += n as u64;
         Some(n)
+    }
+
+    /// Gives back the FEC encoder's buffer (the session went quiet; see [`FecEncoder::release`]).
+    pub fn release(&mut self) {
+        if let Some(enc) = &mut self.fec {
+            enc.release();
+        }
+    }
+
+    /// Heap bytes of the cipher state and of the FEC encoder.
+    pub fn heap_bytes(&self) -> (usize, usize) {
+        (
+            self.crypt.heap_bytes(),
+            self.fec.as_ref().map_or(0, FecEncoder::heap_bytes),
+        )
     }
 
     /// OutPkts/OutBytes here; FEC encoder counters added in.
@@ -214,6 +230,21 @@ impl Inbound {
     /// The next KCP datagram recovered by FEC since the last `open`.
     pub fn poll_recovered(&mut self) -> Option<&[u8]> {
         self.fec.as_mut()?.poll_recovered()
+    }
+
+    /// Gives back the FEC decoder's buffers (the session went quiet; see [`FecDecoder::release`]).
+    pub fn release(&mut self) {
+        if let Some(dec) = &mut self.fec {
+            dec.release();
+        }
+    }
+
+    /// Heap bytes of the cipher state and of the FEC decoder.
+    pub fn heap_bytes(&self) -> (usize, usize) {
+        (
+            self.crypt.heap_bytes(),
+            self.fec.as_ref().map_or(0, FecDecoder::heap_bytes),
+        )
     }
 
     /// InPkts/InBytes/InCsumErrors/InErrs here; FEC decoder counters added in.

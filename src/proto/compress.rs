@@ -8,7 +8,8 @@
 //! reserved unskippable chunks (0x02–0x7F) are an error.
 //!
 //! [`Compressor::compress`] is one `CompStream.Write` + `Flush`: it appends whole chunks to the
-//! caller's `Vec` and keeps one scratch block, sized once, so the steady state never allocates.
+//! caller's `Vec` and keeps one scratch block, grown to the largest piece, so the steady state
+//! never allocates; [`Compressor::release`] gives it back when the session goes quiet.
 //!
 //! [`Decompressor::decompress`] takes any prefix of a framed stream, split anywhere, and appends
 //! the decoded bytes to the caller's `Vec`. Invariants: a chunk is verified (length, snappy block,
@@ -51,13 +52,29 @@ fn push_header(out: &mut Vec<u8>, chunk_type: u8, len: usize) {
 }
 
 /// Sender side of a snappy framed stream. Create one per session; reuse it for every write.
+///
+/// Its working state (the snappy encoder with its hash tables, and the block scratch) exists only
+/// while the session sends: it is built by the first `compress` and dropped by
+/// [`Compressor::release`], so an idle session holds none of it.
 pub struct Compressor {
-    encoder: Encoder,
-    /// Holds one compressed block; sized for the worst case of a 64 KiB piece on first use.
-    scratch: Vec<u8>,
+    work: Option<Box<Work>>,
     /// The stream identifier has been written.
     started: bool,
 }
+
+/// What a compressor needs while it compresses.
+struct Work {
+    encoder: Encoder,
+    /// Holds one compressed block; grows to the worst case of the largest piece seen.
+    scratch: Vec<u8>,
+    /// A piece over 1 KiB went through: the encoder holds its 32 KiB hash table.
+    big_table: bool,
+}
+
+/// Pieces longer than this make snappy's encoder allocate its large (32 KiB) hash table.
+const SMALL_PIECE: usize = 1 << 10;
+/// Bytes of that table.
+const BIG_TABLE_BYTES: usize = 2 << 14;
 
 impl Default for Compressor {
     fn default() -> Self {
@@ -69,10 +86,23 @@ impl Compressor {
     /// A compressor that has written nothing yet.
     pub fn new() -> Self {
         Compressor {
-            encoder: Encoder::new(),
-            scratch: Vec::new(),
+            work: None,
             started: false,
         }
+    }
+
+    /// Heap bytes held: the working state, if any.
+    pub fn heap_bytes(&self) -> usize {
+        self.work.as_ref().map_or(0, |w| {
+            std::mem::size_of::<Work>()
+                + crate::proto::mem::vec_bytes(&w.scratch)
+                + if w.big_table { BIG_TABLE_BYTES } else { 0 }
+        })
+    }
+
+    /// Drops the working state (the session went quiet); the next `compress` rebuilds it.
+    pub fn release(&mut self) {
+        self.work = None;
     }
 
     /// One `CompStream.Write` + `Flush`: appends the framed bytes for `input` to `out`.
@@ -89,19 +119,28 @@ impl Compressor {
             out.extend_from_slice(&STREAM_IDENTIFIER);
             self.started = true;
         }
-        if self.scratch.is_empty() {
-            self.scratch = vec![0; max_compress_len(MAX_BLOCK_SIZE)];
+        let w = self.work.get_or_insert_with(|| {
+            Box::new(Work {
+                encoder: Encoder::new(),
+                scratch: Vec::new(),
+                big_table: false,
+            })
+        });
+        let need = max_compress_len(input.len().min(MAX_BLOCK_SIZE));
+        if w.scratch.len() < need {
+            w.scratch.resize(need, 0);
         }
+        w.big_table |= input.len() > SMALL_PIECE;
         for piece in input.chunks(MAX_BLOCK_SIZE) {
             let crc = masked_crc32c(piece).to_le_bytes();
-            // Cannot fail for a piece <= 64 KiB and a scratch of max_compress_len(64 KiB); should it
-            // ever, the piece simply goes out uncompressed, which every reader accepts.
-            let compressed = self.encoder.compress(piece, &mut self.scratch).ok();
+            // Cannot fail for a piece <= 64 KiB and a scratch of max_compress_len(piece); should
+            // it ever, the piece simply goes out uncompressed, which every reader accepts.
+            let compressed = w.encoder.compress(piece, &mut w.scratch).ok();
             match compressed {
                 Some(n) if n < piece.len() - piece.len() / 8 => {
                     push_header(out, TYPE_COMPRESSED, CHECKSUM_LEN + n);
                     out.extend_from_slice(&crc);
-                    out.extend_from_slice(&self.scratch[..n]);
+                    out.extend_from_slice(&w.scratch[..n]);
                 }
                 _ => {
                     push_header(out, TYPE_UNCOMPRESSED, CHECKSUM_LEN + piece.len());
@@ -205,6 +244,18 @@ impl Decompressor {
         }
     }
 
+    /// Heap bytes held (the buffer of a chunk that straddles calls).
+    pub fn heap_bytes(&self) -> usize {
+        crate::proto::mem::vec_bytes(&self.body)
+    }
+
+    /// Gives back the buffer of straddling chunks if it holds nothing (the session went quiet).
+    pub fn release(&mut self) {
+        if self.body.is_empty() {
+            self.body = Vec::new();
+        }
+    }
+
     /// Bytes held internally (partial header + partial chunk body); never more than
     /// `4 + MAX_CHUNK_LEN`.
     pub fn buffered(&self) -> usize {
@@ -272,8 +323,9 @@ impl Decompressor {
                             other => other,
                         }
                     } else {
-                        if self.body.capacity() < MAX_CHUNK_LEN {
-                            self.body.reserve_exact(MAX_CHUNK_LEN - self.body.len());
+                        // `len` <= MAX_CHUNK_LEN (checked by parse_header).
+                        if self.body.capacity() < len {
+                            self.body.reserve_exact(len - self.body.len());
                         }
                         let take = (len - self.body.len()).min(avail.len());
                         self.body.extend_from_slice(&avail[..take]);
@@ -373,4 +425,37 @@ fn emit(
         out.extend_from_slice(data);
     }
     Ok(Emit::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A released compressor holds nothing, rebuilds on the next write, and the stream goes on:
+    /// one stream identifier, every byte decodes.
+    #[test]
+    fn release_between_writes_keeps_one_valid_stream() {
+        let mut c = Compressor::new();
+        let mut framed = Vec::new();
+        let a: Vec<u8> = (0..5000u32).map(|i| (i % 7) as u8).collect();
+        let b = b"after the quiet spell".repeat(100);
+        c.compress(&a, &mut framed);
+        assert!(c.heap_bytes() > 0);
+        c.release();
+        assert_eq!(c.heap_bytes(), 0);
+        c.compress(&b, &mut framed);
+        assert_eq!(
+            framed
+                .windows(STREAM_IDENTIFIER.len())
+                .filter(|w| *w == STREAM_IDENTIFIER)
+                .count(),
+            1
+        );
+        let mut d = Decompressor::new();
+        let mut out = Vec::new();
+        assert_eq!(d.decompress(&framed, &mut out, 1 << 20), Ok(framed.len()));
+        assert_eq!(out, [a, b].concat());
+        d.release();
+        assert_eq!(d.heap_bytes(), 0);
+    }
 }

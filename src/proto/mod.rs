@@ -13,6 +13,7 @@ pub mod crypt;
 pub mod demux;
 pub mod fec;
 pub mod kcp;
+pub mod mem;
 pub mod qpp;
 pub mod rng;
 pub mod sim;

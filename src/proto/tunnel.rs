@@ -34,6 +34,7 @@ use super::rng::Rng;
 use super::smux::{self, Session, SmuxConfig, StreamId};
 use super::snmp::Snmp;
 
+pub use super::mem::HeapUsage;
 pub use super::smux::{Event, OpenError, ReadError, WriteError};
 
 /// Everything both ends of a tunnel session are configured with.
@@ -103,6 +104,8 @@ pub enum Liveness {
 const RX_CHUNK: usize = 16 * 1024;
 /// Decompressed bytes buffered for smux at most (one snappy chunk decodes to <= 64 KiB).
 const DEC_LIMIT: usize = 64 * 1024;
+/// Quiet (no datagram in or out) after which a session gives back the memory traffic needed.
+pub const RELEASE_AFTER: Duration = Duration::from_secs(2);
 
 /// One side of one tunnel session.
 pub struct Tunnel {
@@ -110,10 +113,12 @@ pub struct Tunnel {
     inb: Inbound,
     kcp: Kcp,
     kcp_mtu: usize,
+    /// `8 + max_frame_size`: the length of `frame` while it exists.
+    max_frame: usize,
     comp: Option<Compressor>,
     decomp: Option<Decompressor>,
     smux: Session,
-    /// One outgoing smux frame.
+    /// One outgoing smux frame (allocated while the session sends).
     frame: Vec<u8>,
     /// Session-stream bytes (compressed if on) not yet accepted by KCP.
     txq: Vec<u8>,
@@ -127,6 +132,10 @@ pub struct Tunnel {
     dec_off: usize,
     dead: Option<DeadReason>,
     stale_after: Duration,
+    /// Last datagram received or sent.
+    last_active: Instant,
+    /// Traffic since the last release: memory may be held that quiet gives back.
+    holding: bool,
     stats: Snmp,
 }
 
@@ -153,19 +162,22 @@ impl Tunnel {
             inb,
             kcp: Kcp::new(conv, &kcfg, now),
             kcp_mtu,
+            max_frame,
             comp: cfg.compress.then(Compressor::new),
             decomp: cfg.compress.then(Decompressor::new),
             smux: Session::new(cfg.smux.clone(), is_client, now),
-            frame: vec![0; max_frame],
+            frame: Vec::new(),
             txq: Vec::new(),
             txq_off: 0,
-            rx: vec![0; RX_CHUNK],
+            rx: Vec::new(),
             rx_off: 0,
             rx_len: 0,
             dec: Vec::new(),
             dec_off: 0,
             dead: None,
             stale_after: cfg.stale_after,
+            last_active: now,
+            holding: false,
             stats: Snmp::default(),
         })
     }
@@ -183,6 +195,7 @@ impl Tunnel {
     /// Feeds one received UDP payload (opened in place). Undecryptable or malformed datagrams are
     /// dropped and counted, never an error for the caller.
     pub fn handle_datagram(&mut self, now: Instant, dgram: &mut [u8]) -> Input {
+        self.active(now);
         let r = match self.inb.open(dgram) {
             Ok(opened) => Self::input_kcp(&mut self.kcp, now, opened),
             Err(_) => Input::Dropped,
@@ -193,6 +206,7 @@ impl Tunnel {
 
     /// Feeds a datagram whose crypto layer was already removed (by a server's listener).
     pub fn handle_opened(&mut self, now: Instant, payload: &[u8]) -> Input {
+        self.active(now);
         let r = match self.inb.accept(payload) {
             Ok(opened) => Self::input_kcp(&mut self.kcp, now, opened),
             Err(_) => Input::Dropped,
@@ -226,19 +240,71 @@ impl Tunnel {
         self.pump_rx(now);
     }
 
-    /// Fires the timers that are due (KCP flush/RTO/probe, smux keep-alive).
+    /// Fires the timers that are due (KCP flush/RTO/probe, smux keep-alive, the release of
+    /// memory after [`RELEASE_AFTER`] of quiet).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.kcp.handle_timeout(now);
         self.smux.handle_timeout(now);
         self.pump_rx(now);
+        if self.holding && now >= self.last_active + RELEASE_AFTER {
+            self.release();
+        }
     }
 
     /// The next instant [`Tunnel::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.kcp.poll_timeout(), self.smux.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        [
+            self.kcp.poll_timeout(),
+            self.smux.poll_timeout(),
+            self.holding.then(|| self.last_active + RELEASE_AFTER),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Traffic since the last release: buffers sized for it may be held until
+    /// [`RELEASE_AFTER`] of quiet has passed (a caller can give back its own per-session
+    /// buffers when this turns false).
+    pub fn holds_traffic_memory(&self) -> bool {
+        self.holding
+    }
+
+    /// A datagram came in or went out: memory may be in use until the session is quiet again.
+    fn active(&mut self, now: Instant) {
+        self.last_active = now;
+        self.holding = true;
+    }
+
+    /// Gives back what only traffic needs: empty staging buffers, compression state, KCP's spare
+    /// segment buffers and empty rings, FEC group buffers, smux's empty stream buffers. Whatever
+    /// still holds data is kept. Everything is rebuilt on demand by the next traffic.
+    fn release(&mut self) {
+        self.holding = false;
+        self.frame = Vec::new();
+        if self.txq_off >= self.txq.len() {
+            self.txq = Vec::new();
+            self.txq_off = 0;
         }
+        if self.rx_off >= self.rx_len {
+            self.rx = Vec::new();
+            self.rx_off = 0;
+            self.rx_len = 0;
+        }
+        if self.dec_off >= self.dec.len() {
+            self.dec = Vec::new();
+            self.dec_off = 0;
+        }
+        if let Some(c) = &mut self.comp {
+            c.release();
+        }
+        if let Some(d) = &mut self.decomp {
+            d.release();
+        }
+        self.kcp.release();
+        self.out.release();
+        self.inb.release();
+        self.smux.release();
     }
 
     /// Writes the next UDP payload into `out` (at least [`codec::MTU_LIMIT`] bytes) and returns its
@@ -251,6 +317,7 @@ impl Tunnel {
         self.pump_tx(now);
         let h = self.out.headroom();
         let n = self.kcp.poll_transmit(now, &mut out[h..h + self.kcp_mtu])?;
+        self.active(now);
         Some(self.out.seal(now, out, n))
     }
 
@@ -269,6 +336,16 @@ impl Tunnel {
             }
             if !self.kcp.can_send() {
                 return;
+            }
+            if !self.smux.may_transmit() {
+                return;
+            }
+            // Big enough for the next frame (control frames need 16 bytes); grows to one full
+            // frame while streams have data queued.
+            let need = (16 + self.smux.pending_send()).min(self.max_frame);
+            if self.frame.len() < need {
+                let grown = need.max(2 * self.frame.len()).min(self.max_frame);
+                self.frame.resize(grown, 0);
             }
             let Some(n) = self.smux.poll_transmit(now, &mut self.frame) else {
                 return;
@@ -337,6 +414,15 @@ impl Tunnel {
                 continue;
             }
             // Finally, read more from KCP.
+            if self.kcp.readable() == 0 {
+                return;
+            }
+            // Sized to what is ready (a keep-alive needs a few bytes), up to one full chunk.
+            let need = self.kcp.readable().clamp(256, RX_CHUNK);
+            if self.rx.len() < need {
+                let grown = need.max(2 * self.rx.len()).min(RX_CHUNK);
+                self.rx.resize(grown, 0);
+            }
             let n = self.kcp.recv(&mut self.rx);
             if n == 0 {
                 return;
@@ -432,6 +518,28 @@ impl Tunnel {
         s
     }
 
+    /// Heap bytes this session holds, by layer (see [`HeapUsage`]). The `Tunnel` value itself
+    /// (its inline state) is counted under `buffers`.
+    pub fn heap_usage(&self) -> HeapUsage {
+        use super::mem::vec_bytes;
+        let (crypt_out, fec_enc) = self.out.heap_bytes();
+        let (crypt_in, fec_dec) = self.inb.heap_bytes();
+        HeapUsage {
+            kcp: self.kcp.heap_bytes(),
+            fec_enc,
+            fec_dec,
+            crypt: crypt_out + crypt_in,
+            compress: self.comp.as_ref().map_or(0, Compressor::heap_bytes)
+                + self.decomp.as_ref().map_or(0, Decompressor::heap_bytes),
+            smux: self.smux.heap_bytes(),
+            buffers: std::mem::size_of::<Self>()
+                + vec_bytes(&self.frame)
+                + vec_bytes(&self.txq)
+                + vec_bytes(&self.rx)
+                + vec_bytes(&self.dec),
+        }
+    }
+
     /// Changes the KCP settings (a server applies them after creating the session from a datagram).
     pub fn set_kcp_config(&mut self, cfg: &KcpConfig) {
         let mut c = cfg.clone();
@@ -477,5 +585,92 @@ mod tests {
                 starts_conversation: true
             })
         ));
+    }
+
+    /// After traffic a session holds buffers; RELEASE_AFTER of quiet later its deadline fires
+    /// and gives them back, and the session still carries data afterwards.
+    #[test]
+    fn quiet_session_releases_its_buffers_at_its_deadline() {
+        let t0 = crate::test_clock::origin();
+        let ccfg = kcptun_config("fast3", true, true);
+        let scfg = kcptun_config("fast3", true, false);
+        let mut c = Tunnel::new(&ccfg, 5, true, Rng::from_seed([1; 32]), t0).unwrap();
+        let mut s = Tunnel::new(&scfg, 5, false, Rng::from_seed([2; 32]), t0).unwrap();
+        let mut buf = vec![0u8; codec::MTU_LIMIT];
+        let mut app = vec![0u8; 64 * 1024];
+        let id = c.open().unwrap();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 13) as u8).collect();
+        let mut now = t0;
+        let mut sid = None;
+        let mut run = |c: &mut Tunnel, s: &mut Tunnel, now: Instant, want: usize| {
+            let mut got = 0;
+            for _ in 0..10_000 {
+                while let Some(n) = c.poll_transmit(now, &mut buf) {
+                    s.handle_datagram(now, &mut buf[..n]);
+                }
+                while let Some(n) = s.poll_transmit(now, &mut buf) {
+                    c.handle_datagram(now, &mut buf[..n]);
+                }
+                sid = sid.or_else(|| s.accept());
+                if let Some(sid) = sid {
+                    while let Ok(n) = s.read(now, sid, &mut app) {
+                        if n == 0 {
+                            break;
+                        }
+                        got += n;
+                    }
+                }
+                if got >= want {
+                    break;
+                }
+                c.handle_timeout(now + Duration::from_millis(10));
+                s.handle_timeout(now + Duration::from_millis(10));
+            }
+            got
+        };
+        let mut sent = 0;
+        while sent < data.len() {
+            match c.write(id, &data[sent..]) {
+                Ok(n) => sent += n,
+                Err(_) => break,
+            }
+        }
+        assert_eq!(run(&mut c, &mut s, now, sent), sent);
+        let busy = s.heap_usage().total();
+        assert!(s.holds_traffic_memory());
+        let due = s.poll_timeout().expect("a release deadline");
+        assert!(due <= now + RELEASE_AFTER);
+        // Quiet: fire every deadline up to well past the release.
+        let mut out = vec![0u8; codec::MTU_LIMIT];
+        let end = now + RELEASE_AFTER + Duration::from_millis(500);
+        loop {
+            let next = [c.poll_timeout(), s.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(t) = next.filter(|&t| t <= end) else {
+                break;
+            };
+            now = t.max(now);
+            c.handle_timeout(now);
+            s.handle_timeout(now);
+            // Whatever either side still says (ACKs, window updates) reaches the other.
+            while let Some(n) = c.poll_transmit(now, &mut out) {
+                s.handle_datagram(now, &mut out[..n]);
+            }
+            while let Some(n) = s.poll_transmit(now, &mut out) {
+                c.handle_datagram(now, &mut out[..n]);
+            }
+        }
+        assert!(!s.holds_traffic_memory());
+        let quiet = s.heap_usage().total();
+        assert!(
+            quiet * 4 < busy,
+            "released {busy} -> {quiet} bytes: too little given back"
+        );
+        // And it still works.
+        now = end;
+        c.write(id, b"again").unwrap();
+        assert_eq!(run(&mut c, &mut s, now, 5), 5);
     }
 }

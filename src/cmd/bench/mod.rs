@@ -3,6 +3,8 @@
 //! * [`tunnel`]: our client and server as child processes on loopback, an embedded TCP target in
 //!   this process, incompressible data each way through the real UDP tunnel; goodput, CPU per GB,
 //!   RSS, round-trip latency, and with `--vs-go` the same measurement of Go kcptun's binaries.
+//! * [`sessions`]: memory (RSS per session idle, after traffic, once quiet) and idle CPU of N
+//!   sessions, each carrying one echoed connection; `--vs-go` adds Go kcptun's binaries.
 //! * [`crypt`]: seal+open throughput of every `--crypt` method.
 //! * [`fec`]: Reed-Solomon encode/recover throughput.
 //! * [`soak`]: client + server for minutes to hours through an emulated lossy [`path`] with
@@ -15,6 +17,7 @@ mod crypt;
 mod fec;
 pub mod path;
 mod procs;
+mod sessions;
 mod soak;
 mod tunnel;
 
@@ -29,6 +32,7 @@ pub fn run_bench(args: &BenchArgs) -> Result<(), RunError> {
         BenchCmd::Crypt(c) => crypt::run(c),
         BenchCmd::Fec(f) => fec::run(f),
         BenchCmd::Soak(s) => soak::run(s),
+        BenchCmd::Sessions(s) => sessions::run(s),
     }
 }
 

@@ -182,7 +182,7 @@ impl Driver {
         let si = self.sessions.vacant_key();
         let ui = self.add_sock(sock, Some(si))?;
         self.sessions.insert(Sess {
-            tunnel,
+            tunnel: Box::new(tunnel),
             sock: ui,
             peer: remote,
             streams: HashMap::new(),

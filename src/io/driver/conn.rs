@@ -72,7 +72,8 @@ impl Driver {
                     }
                 }
             }
-            c.up.clear();
+            // Drained: give the buffer back (it only exists while the stream pushes back).
+            c.up = Vec::new();
             c.up_off = 0;
             if c.local_eof {
                 break;

@@ -84,7 +84,7 @@ impl Driver {
             }
         };
         let si = self.sessions.insert(Sess {
-            tunnel,
+            tunnel: Box::new(tunnel),
             sock: ui,
             peer: from,
             streams: HashMap::new(),

@@ -236,7 +236,18 @@ impl Driver {
             TimerKey::Session(si) => {
                 if let Some(s) = self.sessions.get_mut(si) {
                     s.armed = None;
+                    let held = s.tunnel.holds_traffic_memory();
                     s.tunnel.handle_timeout(self.now);
+                    // A client session owns its socket: when the session gives its memory back,
+                    // so does the socket's send batch.
+                    if held && !s.tunnel.holds_traffic_memory() {
+                        self.trim_due = true;
+                        if let Some(sock) = self.udp.get_mut(s.sock) {
+                            if sock.owner == Some(si) {
+                                sock.tx.release();
+                            }
+                        }
+                    }
                     self.mark(si);
                 }
             }
@@ -251,8 +262,8 @@ impl Driver {
         }
     }
 
-    /// Once a second: rate-limited warnings left out, the snmplog reporter (it sums the counters
-    /// only when it writes a row).
+    /// Once a second: rate-limited warnings left out, freed memory back to the OS if sessions
+    /// released some, the snmplog reporter (it sums the counters only when it writes a row).
     pub(super) fn tick(&mut self) {
         self.ratelog.flush(self.now);
         if let Some(ppid) = self.parent {
@@ -262,6 +273,19 @@ impl Driver {
                 info!("parent process {ppid} is gone, shutting down");
                 self.stopping = true;
             }
+        }
+        if std::mem::take(&mut self.trim_due) {
+            // Process-wide buffers sized by the traffic peak go too: the receive arena's pages
+            // and the listeners' send batches (a client's own sockets release with their session).
+            if let Some(rx) = &mut self.rx {
+                rx.release_pages();
+            }
+            for (_, sock) in self.udp.iter_mut() {
+                if sock.owner.is_none() {
+                    sock.tx.release();
+                }
+            }
+            crate::io::heap::give_back();
         }
         if self.reporter.is_enabled() {
             let snap = self.snapshot();
@@ -344,6 +368,7 @@ impl Driver {
             return;
         };
         info!("session {:08x} closed: {why}", s.tunnel.conv());
+        self.trim_due = true;
         for (_, ci) in s.streams.drain() {
             self.drop_conn(ci, true);
         }

@@ -301,6 +301,25 @@ impl Crypt {
         self.method
     }
 
+    /// Heap bytes of the keyed cipher state.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of_val;
+        match &self.inner {
+            Inner::Aes256(b) => size_of_val(&**b),
+            Inner::Aes128(b) => size_of_val(&**b),
+            Inner::Aes192(b) => size_of_val(&**b),
+            Inner::Gcm(b) => size_of_val(&**b),
+            Inner::Blowfish(b) => size_of_val(&**b),
+            Inner::Twofish(b) => size_of_val(&**b),
+            Inner::Cast5(b) => size_of_val(&**b),
+            Inner::TripleDes(b) => size_of_val(&**b),
+            Inner::Xtea(b) => size_of_val(&**b),
+            Inner::Xor(b) => size_of_val(&**b),
+            Inner::Sm4(b) => size_of_val(&**b),
+            Inner::Salsa20(_) | Inner::Tea(_) | Inner::None | Inner::Null => 0,
+        }
+    }
+
     pub fn header_len(&self) -> usize {
         self.method.header_len()
     }

@@ -1,7 +1,7 @@
 //! Detection of the sender's (ds, ps) from the data/parity pattern of recent seqids (SPEC §3.4).
 //!
 //! Keeps the last [`SAMPLES`] (is-data, seqid) pairs in a fixed ring; [`AutoTune::detect`] sorts a
-//! copy (in place, no allocation) by seqid relative to the newest sample, a total order, and
+//! copy (on the stack, no allocation) by seqid relative to the newest sample, a total order, and
 //! measures one run of data and one run of parity packets.
 
 /// Ring size, as kcp-go.
@@ -12,7 +12,6 @@ pub(crate) struct AutoTune {
     ring: [(u32, bool); SAMPLES],
     len: usize,
     pos: usize,
-    sorted: [(u32, bool); SAMPLES],
 }
 
 impl AutoTune {
@@ -21,7 +20,6 @@ impl AutoTune {
             ring: [(0, false); SAMPLES],
             len: 0,
             pos: 0,
-            sorted: [(0, false); SAMPLES],
         }
     }
 
@@ -39,9 +37,11 @@ impl AutoTune {
             return (0, 0);
         }
         let newest = self.ring[(self.pos + SAMPLES - 1) % SAMPLES].0;
-        self.sorted[..n].copy_from_slice(&self.ring[..n]);
-        self.sorted[..n].sort_unstable_by_key(|&(s, _)| s.wrapping_sub(newest) as i32);
-        let s = &self.sorted[..n];
+        // The sorted copy lives on the stack (2 KiB): detection is rare, session state is not.
+        let mut sorted = [(0u32, false); SAMPLES];
+        sorted[..n].copy_from_slice(&self.ring[..n]);
+        sorted[..n].sort_unstable_by_key(|&(s, _)| s.wrapping_sub(newest) as i32);
+        let s = &sorted[..n];
         (period(s, true), period(s, false))
     }
 }

@@ -3,7 +3,8 @@
 //! Groups live in [`SLOTS`] fixed slots (the SPEC's expiry keeps at most 4 groups: the newest and
 //! the 3 before it; one more slot takes the incoming packet of a new group before expiry runs).
 //! Each slot's shard buffer (`(ds+ps) × 1494` bytes) is allocated on first use and reused; the
-//! recovered shards go to a separate preallocated buffer, valid until the next `input`.
+//! recovered shards go to a separate buffer (allocated by the first recovery), valid until the
+//! next `input`. [`FecDecoder::release`] gives all of them back when the session goes quiet.
 
 use super::autotune::AutoTune;
 use super::rs::Codec;
@@ -39,9 +40,19 @@ impl Slot {
         self.base = base;
         self.count = 0;
         self.present = [0; 4];
-        if self.buf.len() != n * SHARD_CAP {
-            self.buf = vec![0; n * SHARD_CAP];
+        if self.lens.len() != n {
+            self.buf = Vec::new();
             self.lens = vec![0; n];
+        }
+    }
+
+    /// Makes room for shard `idx`: the buffer grows with the highest shard seen, so a group of
+    /// one keep-alive holds one shard, and a slot in steady use holds the whole group.
+    fn room_for(&mut self, idx: usize, n: usize) {
+        let need = (idx + 1) * SHARD_CAP;
+        if self.buf.len() < need {
+            let grown = need.max(2 * self.buf.len()).min(n * SHARD_CAP);
+            self.buf.resize(grown, 0);
         }
     }
 }
@@ -97,7 +108,7 @@ impl FecDecoder {
             slots: Default::default(),
             newest: None,
             codec: Codec::new(ds, ps),
-            recov: vec![0; ps * SHARD_CAP],
+            recov: Vec::new(),
             recov_len: 0,
             recov_count: 0,
             recov_next: 0,
@@ -124,6 +135,27 @@ impl FecDecoder {
         &self.stats
     }
 
+    /// Heap bytes held: group slots, recovered shards, coding matrix.
+    pub fn heap_bytes(&self) -> usize {
+        use crate::proto::mem::vec_bytes;
+        self.slots
+            .iter()
+            .map(|s| vec_bytes(&s.buf) + vec_bytes(&s.lens))
+            .sum::<usize>()
+            + vec_bytes(&self.recov)
+            + self.codec.heap_bytes()
+    }
+
+    /// Gives back the group slots' buffers and the recovery buffer (the session went quiet). The
+    /// groups still open are dropped: after a quiet spell no shard of theirs is coming, and
+    /// what they could recover was retransmitted and acknowledged long ago.
+    pub fn release(&mut self) {
+        self.slots = Default::default();
+        self.recov = Vec::new();
+        self.recov_count = 0;
+        self.recov_next = 0;
+    }
+
     /// How many times auto-tune switched to another (ds, ps).
     pub fn shape_changes(&self) -> u64 {
         self.shape_changes
@@ -143,7 +175,7 @@ impl FecDecoder {
             self.n = ds + ps;
             self.paws = paws(self.n);
             self.codec = Codec::new(ds, ps);
-            self.recov = vec![0; ps * SHARD_CAP];
+            self.recov = Vec::new();
             // Drop the old slot buffers; they are reallocated at the new size on first use.
             self.slots = Default::default();
         }
@@ -212,6 +244,7 @@ impl FecDecoder {
         let si = self.slot_for(base, newest);
         let slot = &mut self.slots[si];
         if !slot.has(idx) {
+            slot.room_for(idx, self.n);
             let shard = &pkt[SHARD_OFFSET..];
             let at = idx * SHARD_CAP;
             slot.buf[at..at + shard.len()].copy_from_slice(shard);
@@ -264,6 +297,9 @@ impl FecDecoder {
             }
             let slot = &self.slots[si];
             if len > 0 && self.codec.prepare((0..n).filter(|&i| slot.has(i))) {
+                if self.recov.is_empty() {
+                    self.recov = vec![0; self.ps * SHARD_CAP];
+                }
                 let mut r = 0;
                 for m in (0..ds).filter(|&m| !slot.has(m)) {
                     let out = &mut self.recov[r * SHARD_CAP..(r + 1) * SHARD_CAP];

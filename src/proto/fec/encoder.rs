@@ -23,7 +23,8 @@ pub struct FecEncoder {
     count: usize,
     /// Longest packet of the current group, measured from the FEC header.
     max_len: usize,
-    /// ds data shards then ps parity shards, each at stride `SHARD_CAP`.
+    /// ds data shards then ps parity shards, each at stride `SHARD_CAP`; grown as the group fills
+    /// (empty after [`FecEncoder::release`]).
     shards: Vec<u8>,
     /// Length of each remembered data shard.
     lens: Vec<usize>,
@@ -50,7 +51,7 @@ impl FecEncoder {
             next: 0,
             count: 0,
             max_len: 0,
-            shards: vec![0; (ds + ps) * SHARD_CAP],
+            shards: Vec::new(),
             lens: vec![0; ds],
             last: now,
             parity_len: 0,
@@ -60,6 +61,27 @@ impl FecEncoder {
             codec: Codec::new(ds, ps),
             stats: Snmp::default(),
         })
+    }
+
+    /// Heap bytes held: the group's shards and the coding matrix.
+    pub fn heap_bytes(&self) -> usize {
+        use crate::proto::mem::vec_bytes;
+        vec_bytes(&self.shards) + vec_bytes(&self.lens) + self.codec.heap_bytes()
+    }
+
+    /// Gives back the shard buffer (the session went quiet). A group in progress is abandoned:
+    /// numbering jumps to the next group, so the peer sees its missing tail as lost packets (its
+    /// data was acknowledged long ago) and no parity ever covers shards that are gone.
+    pub fn release(&mut self) {
+        if self.parity_next < self.parity_ready {
+            return; // parity not yet sent: keep it
+        }
+        if self.count > 0 {
+            self.advance(self.ds - self.count + self.ps);
+            self.count = 0;
+            self.max_len = 0;
+        }
+        self.shards = Vec::new();
     }
 
     /// Starts numbering at `seqid` (reduced modulo paws). Meant for tests of the wrap-around.
@@ -100,6 +122,16 @@ impl FecEncoder {
 
         let shard = &pkt[SHARD_OFFSET..];
         let at = self.count * SHARD_CAP;
+        if self.shards.len() < at + SHARD_CAP {
+            // Whole groups once the first one completes; until then, as far as it got.
+            let want = if self.count + 1 < self.ds {
+                (at + SHARD_CAP).max(self.shards.len() * 2)
+            } else {
+                (self.ds + self.ps) * SHARD_CAP
+            };
+            self.shards
+                .resize(want.min((self.ds + self.ps) * SHARD_CAP), 0);
+        }
         self.shards[at..at + shard.len()].copy_from_slice(shard);
         self.lens[self.count] = shard.len();
         self.count += 1;
@@ -120,6 +152,7 @@ impl FecEncoder {
             self.advance(self.ps);
             return 0;
         }
+        self.shards.resize((self.ds + self.ps) * SHARD_CAP, 0);
         for i in 0..self.ds {
             let at = i * SHARD_CAP;
             self.shards[at + self.lens[i]..at + shard_len].fill(0);

@@ -7,8 +7,8 @@
 //! packet's bytes from offset 6 on are the parity shard. All slices handed to this module start at
 //! the FEC header, i.e. after any crypt header; the caller owns the buffers.
 //!
-//! Invariants: buffers are allocated at construction (and on a decoder re-tune) and then reused,
-//! so [`FecEncoder::encode`], [`FecEncoder::poll_parity`], [`FecDecoder::input`] and
+//! Invariants: buffers are allocated by the first packets that need them (and again after a
+//! decoder re-tune or a `release`, which a session calls when it goes quiet) and then reused, so [`FecEncoder::encode`], [`FecEncoder::poll_parity`], [`FecDecoder::input`] and
 //! [`FecDecoder::poll_recovered`] never allocate after warm-up; the decoder keeps a fixed number
 //! of group slots, so no input (hostile seqids, types, lengths, endless re-tunes) grows memory or
 //! panics.

@@ -121,6 +121,15 @@ impl Codec {
         }
     }
 
+    /// Heap bytes held: the matrix and the decoding scratch.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        use crate::proto::mem::vec_bytes;
+        vec_bytes(&self.matrix)
+            + vec_bytes(&self.sub)
+            + vec_bytes(&self.inv)
+            + vec_bytes(&self.valid)
+    }
+
     /// Row `ds + j` of the coding matrix (ds coefficients).
     pub(crate) fn parity_row(&self, j: usize) -> &[u8] {
         let r = self.ds + j;

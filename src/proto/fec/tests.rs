@@ -311,3 +311,49 @@ fn flipping_between_large_shapes_rebuilds_ever_more_rarely() {
         "{changes} rebuilds of a large code"
     );
 }
+
+/// A released encoder abandons its open group: numbering jumps to the next group, that group
+/// gets no parity, and the next full group is encoded (and decodes) as usual.
+#[test]
+fn encoder_release_abandons_the_open_group() {
+    let t0 = crate::test_clock::origin();
+    let (ds, ps) = (4, 2);
+    let mut enc = FecEncoder::new(ds, ps, t0).unwrap();
+    let pkt = |enc: &mut FecEncoder, i: u8| {
+        let mut p = vec![0u8; 8 + 20];
+        p[8..].fill(i);
+        let parity = enc.encode(t0, &mut p);
+        (u32::from_le_bytes([p[0], p[1], p[2], p[3]]), parity, p)
+    };
+    let empty = enc.heap_bytes();
+    assert!(empty < 1000, "no shard buffer before the first packet");
+    for i in 0..2 {
+        assert_eq!(pkt(&mut enc, i).1, 0);
+    }
+    assert!(enc.heap_bytes() >= empty + 2 * SHARD_CAP);
+    enc.release();
+    assert_eq!(enc.heap_bytes(), empty, "shards given back");
+    assert_eq!(enc.next_seqid(), (ds + ps) as u32, "next group");
+    let mut dec = FecDecoder::new(ds, ps).unwrap();
+    let dec_empty = dec.heap_bytes();
+    let mut group = Vec::new();
+    for i in 0..ds as u8 {
+        let (seq, parity, p) = pkt(&mut enc, 10 + i);
+        assert_eq!(seq, (ds + ps) as u32 + u32::from(i));
+        assert_eq!(parity, if usize::from(i) + 1 == ds { ps } else { 0 });
+        group.push(p);
+    }
+    let mut par = vec![0u8; 1500];
+    let n = enc.poll_parity(&mut par).expect("parity of the full group");
+    // Lose data shard 1; parity recovers it.
+    for (i, p) in group.iter().enumerate() {
+        if i != 1 {
+            dec.input(p);
+        }
+    }
+    assert_eq!(dec.input(&par[..n]), 1);
+    assert_eq!(dec.poll_recovered(), Some(&group[1][8..]));
+    assert!(dec.heap_bytes() > dec_empty);
+    dec.release();
+    assert_eq!(dec.heap_bytes(), dec_empty);
+}

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+mod buffers;
 mod flush;
 
 use self::flush::{Plan, Want};
@@ -101,7 +102,8 @@ pub struct Kcp {
     /// Unnumbered data, each at most `mss` bytes.
     snd_queue: VecDeque<Vec<u8>>,
     snd_buf: VecDeque<SndSeg>,
-    /// Out-of-order receive ring, slot `(rcv_head + (sn - rcv_nxt)) % rcv_wnd`.
+    /// Out-of-order receive ring, slot `(rcv_head + (sn - rcv_nxt)) % rcv_wnd`; empty (no slots)
+    /// until a segment arrives out of order and again after [`Kcp::release`] found it empty.
     rcv_ring: Vec<Option<Vec<u8>>>,
     rcv_head: usize,
     /// In-order data ready for `recv`; `rcv_off` bytes of the front are already read.
@@ -185,7 +187,6 @@ impl Kcp {
             peer_reset: PeerReset::default(),
         };
         k.set_config(cfg);
-        k.rcv_ring.resize_with(k.rcv_wnd as usize, || None);
         k.next_flush_at = now + Duration::from_millis(k.interval as u64);
         k
     }
@@ -297,62 +298,6 @@ impl Kcp {
     #[inline]
     fn clock(&self, now: Instant) -> Ms {
         Ms(now.saturating_duration_since(self.created).as_millis() as u32)
-    }
-
-    fn take_buf(&mut self) -> Vec<u8> {
-        match self.pool.pop() {
-            Some(mut b) => {
-                b.clear();
-                b
-            }
-            None => Vec::with_capacity(self.mss),
-        }
-    }
-
-    fn give_buf(&mut self, mut b: Vec<u8>) {
-        if b.capacity() == 0 {
-            return; // an acknowledged segment's emptied slot: nothing to keep
-        }
-        // The pool never holds more buffers than both windows can use.
-        if self.pool.len() < (self.snd_wnd + 2 * self.rcv_wnd) as usize {
-            b.clear();
-            self.pool.push(b);
-        }
-    }
-
-    /// After an mtu change, re-cut unnumbered data so no queued segment exceeds the new mss.
-    fn resplit_queue(&mut self) {
-        if self.snd_queue.iter().all(|s| s.len() <= self.mss) {
-            return;
-        }
-        let old: Vec<Vec<u8>> = self.snd_queue.drain(..).collect();
-        for seg in old {
-            for chunk in seg.chunks(self.mss.max(1)) {
-                let mut b = self.take_buf();
-                b.extend_from_slice(chunk);
-                self.snd_queue.push_back(b);
-            }
-        }
-    }
-
-    fn resize_rcv_ring(&mut self, wnd: u32) {
-        let old_len = self.rcv_ring.len();
-        let mut ring: Vec<Option<Vec<u8>>> = Vec::new();
-        ring.resize_with(wnd as usize, || None);
-        for off in 0..old_len {
-            let idx = (self.rcv_head + off) % old_len;
-            if let Some(b) = self.rcv_ring[idx].take() {
-                if let Some(slot) = ring.get_mut(off) {
-                    *slot = Some(b);
-                } else {
-                    self.give_buf(b);
-                }
-            }
-        }
-        self.rcv_ring = ring;
-        self.rcv_head = 0;
-        self.rcv_wnd = wnd;
-        self.move_ready();
     }
 
     /// Free receive window advertised to the peer.
@@ -715,12 +660,25 @@ impl Kcp {
         if off < 0 {
             return true;
         }
-        let len = self.rcv_ring.len();
+        let len = self.rcv_wnd as usize;
         if len == 0 {
             return true;
         }
+        if off == 0 && self.rcv_ring.is_empty() && (self.rcv_queue.len() as u32) < self.rcv_wnd {
+            // In order with nothing out of order held: straight to the receive queue, as the
+            // ring would pass it on at once (the ring is allocated only once segments arrive
+            // out of order).
+            self.readable += data.len();
+            if !data.is_empty() {
+                let mut b = self.take_buf();
+                b.extend_from_slice(data);
+                self.rcv_queue.push_back(b);
+            }
+            self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
+            return false;
+        }
         let slot = (self.rcv_head + off as usize) % len;
-        if self.rcv_ring[slot].is_some() {
+        if self.ring()[slot].is_some() {
             return true;
         }
         let mut b = self.take_buf();

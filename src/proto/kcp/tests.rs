@@ -978,3 +978,41 @@ fn lone_segments_are_sent_twice() {
     let out = drain(&mut k, at(t0, 2000));
     assert_eq!(pushes(&out), vec![1, 2, 3, 4, 5]);
 }
+
+/// The receive ring exists only while segments arrive out of order; `release` gives it and the
+/// spare buffers back, and a later out-of-order arrival rebuilds it with the data intact.
+#[test]
+fn receive_ring_only_for_out_of_order_and_released_when_quiet() {
+    let t0 = crate::test_clock::origin();
+    let mut c = cfg("fast", (0, 0, 0, 0), 1400);
+    c.rcv_wnd = 1024;
+    let mut k = Kcp::new(CONV, &c, t0);
+    assert_eq!(k.heap_bytes(), 0, "a new session holds nothing");
+    // In order: straight to the receive queue, no ring.
+    k.handle_packet(at(t0, 1), &push_seg(0, 1, 0, b"ab"), false)
+        .unwrap();
+    let ring = 1024 * std::mem::size_of::<Option<Vec<u8>>>();
+    assert!(k.heap_bytes() < ring, "in-order data built the ring");
+    // Out of order: sn 2 before sn 1 needs the ring.
+    k.handle_packet(at(t0, 2), &push_seg(2, 2, 0, b"ef"), false)
+        .unwrap();
+    assert!(k.heap_bytes() >= ring);
+    k.handle_packet(at(t0, 3), &push_seg(1, 3, 0, b"cd"), false)
+        .unwrap();
+    let mut out = [0u8; 16];
+    assert_eq!(k.recv(&mut out), 6);
+    assert_eq!(&out[..6], b"abcdef");
+    // The interval flush sends the pending ACKs.
+    k.handle_timeout(at(t0, 200));
+    assert!(!drain(&mut k, at(t0, 200)).is_empty());
+    k.release();
+    assert_eq!(k.heap_bytes(), 0, "quiet and empty: everything given back");
+    // After the release: out of order again, then the gap filled.
+    k.handle_packet(at(t0, 205), &push_seg(4, 5, 0, b"ij"), false)
+        .unwrap();
+    k.release(); // holds data: the ring stays
+    k.handle_packet(at(t0, 206), &push_seg(3, 6, 0, b"gh"), false)
+        .unwrap();
+    assert_eq!(k.recv(&mut out), 4);
+    assert_eq!(&out[..4], b"ghij");
+}

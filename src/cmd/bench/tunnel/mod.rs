@@ -164,14 +164,14 @@ fn path_of(a: &BenchTunnelArgs) -> Option<(PathSpec, PathSpec)> {
 
 /// Which client/server binaries a measurement runs.
 #[derive(Debug, Clone)]
-struct Impl {
-    name: &'static str,
-    client: (PathBuf, Vec<String>),
-    server: (PathBuf, Vec<String>),
+pub(super) struct Impl {
+    pub(super) name: &'static str,
+    pub(super) client: (PathBuf, Vec<String>),
+    pub(super) server: (PathBuf, Vec<String>),
 }
 
 impl Impl {
-    fn ours() -> Result<Self, RunError> {
+    pub(super) fn ours() -> Result<Self, RunError> {
         let exe = std::env::current_exe()
             .map_err(|e| err(format!("bench: cannot find this executable: {e}")))?;
         // Go 2021 speaks smux v1 by default; ours is told to, so both run the same protocol.
@@ -183,7 +183,7 @@ impl Impl {
         })
     }
 
-    fn go() -> Result<Self, RunError> {
+    pub(super) fn go() -> Result<Self, RunError> {
         for p in [GO_CLIENT, GO_SERVER] {
             if !Path::new(p).exists() {
                 return Err(err(format!(
