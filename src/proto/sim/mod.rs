@@ -631,6 +631,18 @@ pub fn standard_grid(bytes_each_way: u64) -> Vec<Scenario> {
         .collect()
 }
 
+/// One direction of a long path: half of `rtt_ms`, `loss`, and optionally a 100 Mbit/s
+/// bottleneck with a 1 MB drop-tail queue.
+fn long_path(rtt_ms: u64, loss: f64, bottleneck: bool) -> LinkConfig {
+    let mut link = LinkConfig::clean(Duration::from_millis(rtt_ms / 2));
+    link.loss = loss;
+    if bottleneck {
+        link.bandwidth = 12_500_000;
+        link.queue_bytes = 1_000_000;
+    }
+    link
+}
+
 /// Long paths as users run them (issue: "win on real paths"): windows 1024/1024 on both sides,
 /// fast3, FEC 10/3, aes, no compression, one stream, like `kcptun bench tunnel`. 40 ms round trip
 /// clean and with 2 % loss each way, 100 ms clean and with 10 % loss each way, with no rate limit
@@ -653,12 +665,7 @@ pub fn long_path_grid(bytes_each_way: u64) -> Vec<Scenario> {
                 c.compress = false;
                 c
             };
-            let mut link = LinkConfig::clean(Duration::from_millis(rtt_ms / 2));
-            link.loss = loss;
-            if bottleneck {
-                link.bandwidth = 12_500_000;
-                link.queue_bytes = 1_000_000;
-            }
+            let link = long_path(rtt_ms, loss, bottleneck);
             Scenario {
                 name: format!(
                     "{rtt_ms:>3} ms rtt loss {:>2}% wnd 1024{}",
@@ -694,12 +701,7 @@ pub fn probe_grid(probes: usize) -> Vec<ProbeScenario> {
     rows.iter()
         .enumerate()
         .map(|(i, &(rtt_ms, loss, bulk))| {
-            let mut link = LinkConfig::clean(Duration::from_millis(rtt_ms / 2));
-            link.loss = loss;
-            if bulk {
-                link.bandwidth = 12_500_000;
-                link.queue_bytes = 1_000_000;
-            }
+            let link = long_path(rtt_ms, loss, bulk);
             ProbeScenario {
                 name: format!(
                     "{rtt_ms:>3} ms rtt loss {:>2}% {}",
