@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod smux;
+
 /// `tests/vectors/`: the Go-produced vectors, kept in the repository (see its README.md).
 pub fn vectors_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
