@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+pub mod cli;
 pub mod smux;
 
 /// `tests/vectors/`: the Go-produced vectors, kept in the repository (see its README.md).
