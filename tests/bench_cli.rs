@@ -99,17 +99,17 @@ fn tunnel_json_moves_data_both_ways() {
 }
 
 #[test]
-fn tunnel_vs_go_json_has_both_and_ratios() {
-    if !std::path::Path::new("/usr/bin/kcptun-client").exists()
-        || !std::path::Path::new("/usr/bin/kcptun-server").exists()
-    {
-        eprintln!("skipped: Go kcptun not installed (apt-get install -y kcptun)");
-        return;
-    }
+fn tunnel_vs_go_json_has_both_mixed_pairs_and_ratios() {
+    assert!(
+        std::path::Path::new("/usr/bin/kcptun-client").exists()
+            && std::path::Path::new("/usr/bin/kcptun-server").exists(),
+        "Debian's Go kcptun is needed: apt-get install -y kcptun"
+    );
     // A non-default flag: one configuration only, to keep the test short.
     let v = bench(&[
         "tunnel",
         "--vs-go",
+        "--mixed",
         "--duration",
         "1",
         "--crypt",
@@ -123,7 +123,7 @@ fn tunnel_vs_go_json_has_both_and_ratios() {
     let runs = v["runs"].as_array().expect("runs array");
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["config"]["crypt"], "none");
-    for side in ["ours", "go"] {
+    for side in ["ours", "go", "ours-go", "go-ours"] {
         positive(&runs[0][side], "up_MBps");
         positive(&runs[0][side], "down_MBps");
     }
@@ -154,6 +154,17 @@ fn tunnel_through_a_path_moves_data_and_reports_it() {
     // Both directions' delays are in every round trip.
     let rtt = positive(ours, "rtt_idle_p50_ms");
     assert!(rtt >= 15.0, "idle RTT {rtt} ms through a 5 + 10 ms path");
+}
+
+#[test]
+fn mixed_pairs_need_vs_go() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kcptun"))
+        .args(["bench", "tunnel", "--mixed"])
+        .output()
+        .expect("run kcptun");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--vs-go"), "{stderr}");
 }
 
 #[test]

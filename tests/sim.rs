@@ -1,7 +1,7 @@
 //! Deterministic lossy-link simulation: two full stacks, 32 MiB each way per scenario, every byte
 //! checked at the far end (see `kcptun::proto::sim`).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kcptun::proto::sim;
 
@@ -53,7 +53,10 @@ fn same_seed_same_run() {
 /// Long paths with windows 1024: one stream keeps KCP's window full. Figures are virtual-time,
 /// so they are exact and repeatable: 40 ms clean 94 %, 40 ms with 2 % loss 90 %, 100 ms clean
 /// 94 % of the window ceiling (they were 79 % before the application loop drained like the event
-/// loop and the receiver sent its smux window updates every quarter window).
+/// loop and the receiver sent its smux window updates every quarter window). At 100 ms with 10 %
+/// loss each way 63 % both ways at once and 74 % as a download only (55 % and 56 % while the
+/// window counted from `snd_una` and repairs went out once: a hole in nearly every window held
+/// it back for two round trips); behind the bottleneck 46 % (43 %).
 #[test]
 fn long_paths_fill_the_window() {
     println!("{}  ceiling  fraction", sim::Report::header());
@@ -64,15 +67,17 @@ fn long_paths_fill_the_window() {
         assert!(f <= 1.0, "{}: goodput above what the window allows", s.name);
         let rtt_ms = (s.up.delay + s.down.delay).as_millis();
         let want = if s.up.bandwidth > 0 {
-            // Behind a bottleneck queue a full window overflows it (42 % of the link today);
+            // Behind a bottleneck queue a full window overflows it (46 % of the link today);
             // pacing by queueing delay is the open part of the "real paths" work.
-            0.40
+            0.45
         } else if s.up.loss == 0.0 {
             0.90
         } else if rtt_ms == 40 && s.up.loss <= 0.02 {
             0.88
+        } else if s.download_only {
+            0.68
         } else {
-            0.40
+            0.62
         };
         assert!(
             f >= want,
@@ -88,6 +93,9 @@ fn long_paths_fill_the_window() {
 /// most 1.3 × the path's round trip at 2 % loss and 2.5 × at 10 % (it was 2.25 × and 20 × before
 /// lone segments were sent twice and late ACKs stopped inflating the RTO). The runs behind a
 /// bottleneck with a bulk download are printed and must complete; their latency is the queue's.
+/// Beside a bulk download at 100 ms with 10 % loss and no bottleneck the probe waits for the
+/// window to move past each hole: p99 at most 300 ms (380 ms before repaired segments stopped
+/// holding the window back).
 #[test]
 fn interactive_probes_stay_near_the_round_trip() {
     println!("{}", sim::ProbeReport::header());
@@ -101,6 +109,14 @@ fn interactive_probes_stay_near_the_round_trip() {
             s.name
         );
         if s.bulk_down {
+            if s.up.bandwidth == 0 {
+                let p99 = r.percentile(99);
+                assert!(
+                    p99 <= Duration::from_millis(300),
+                    "{}: p99 {p99:?} beside a bulk download, want at most 300 ms",
+                    s.name
+                );
+            }
             continue;
         }
         let bound = if s.up.loss <= 0.02 { 1.3 } else { 2.5 };

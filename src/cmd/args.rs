@@ -334,6 +334,10 @@ pub struct BenchTunnelArgs {
     /// The path from server to client only (overrides --path for that direction).
     #[arg(long = "path-down", value_name = "SPEC", value_parser = parse_path_arg)]
     pub path_down: Option<PathSpec>,
+    /// With --vs-go, also run the mixed pairs: our client with Go's server ("ours-Go") and Go's
+    /// client with our server ("Go-ours").
+    #[arg(long, requires = "vs_go")]
+    pub mixed: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -33,6 +33,7 @@ fn kcp_config(c: &CommonSettings, snd: u16, rcv: u16) -> KcpConfig {
         mtu: usize::from(c.mtu),
         ack_nodelay: c.acknodelay,
         dup_lone: true,
+        repair_ahead: true,
     }
 }
 

@@ -304,14 +304,23 @@ fn clap_error(e: clap::Error) -> Result<Command, CliError> {
         )),
         ErrorKind::DisplayVersion => Ok(Command::Version),
         _ => {
+            // The message, with what clap lists on the lines below it (e.g. the required
+            // arguments that are missing), up to the usage block.
             let text = e.render().to_string();
-            let first = text
+            let parts: Vec<&str> = text
                 .lines()
                 .map(str::trim)
-                .find(|l| !l.is_empty())
-                .unwrap_or("invalid command line");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            Err(CliError::Usage(format!("{first} (see -h)")))
+                .skip_while(|l| l.is_empty())
+                .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+                .collect();
+            let msg = parts.join(" ");
+            let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+            let msg = if msg.is_empty() {
+                "invalid command line"
+            } else {
+                msg
+            };
+            Err(CliError::Usage(format!("{msg} (see -h)")))
         }
     }
 }

@@ -57,6 +57,11 @@ pub struct KcpConfig {
     /// second time in a datagram of its own, so one random loss does not cost a retransmission
     /// timeout. Ours, not kcp-go's; a peer sees an ordinary repeated segment. On by default.
     pub dup_lone: bool,
+    /// On long lossy paths, count the send window from the first segment the receiver may still
+    /// lack (past repaired holes, up to half a window past `snd_una`) and send loss-report
+    /// retransmissions twice, while no queue shows; see `session/repair.rs`. Ours, not kcp-go's;
+    /// a peer sees ordinary segments. On by default.
+    pub repair_ahead: bool,
 }
 
 impl Default for KcpConfig {
@@ -72,6 +77,7 @@ impl Default for KcpConfig {
             mtu: 1400,
             ack_nodelay: false,
             dup_lone: true,
+            repair_ahead: true,
         }
     }
 }

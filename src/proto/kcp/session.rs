@@ -5,8 +5,10 @@ use std::time::{Duration, Instant};
 
 mod buffers;
 mod flush;
+mod repair;
 
 use self::flush::{Plan, Want};
+use self::repair::MinRtt;
 use super::reset::{self, PeerReset};
 use super::segment::{Header, CMD_ACK, CMD_PUSH, CMD_WASK, OVERHEAD};
 use super::{sn_diff, InputError, KcpConfig, Ms};
@@ -66,6 +68,12 @@ pub struct Kcp {
     nocwnd: bool,
     /// [`KcpConfig::dup_lone`].
     dup_lone: bool,
+    /// [`KcpConfig::repair_ahead`].
+    repair_ahead: bool,
+    /// How far past `snd_una` the window counted from at the last flush (see `repair`): the
+    /// extra room [`Kcp::can_send`] gives.
+    ahead: u32,
+    min_rtt: MinRtt,
     ack_nodelay: bool,
     rx_minrto: u32,
 
@@ -148,6 +156,9 @@ impl Kcp {
             fastresend: 0,
             nocwnd: false,
             dup_lone: true,
+            repair_ahead: false,
+            ahead: 0,
+            min_rtt: MinRtt::default(),
             ack_nodelay: false,
             rx_minrto: RTO_MIN,
             snd_una: 0,
@@ -210,6 +221,7 @@ impl Kcp {
         self.nocwnd = cfg.nc;
         self.ack_nodelay = cfg.ack_nodelay;
         self.dup_lone = cfg.dup_lone;
+        self.repair_ahead = cfg.repair_ahead;
         if cfg.mtu >= 50 {
             self.mtu = cfg.mtu;
             self.mss = cfg.mtu - OVERHEAD;
@@ -235,7 +247,7 @@ impl Kcp {
 
     /// Whether [`Kcp::send`] would accept data now.
     pub fn can_send(&self) -> bool {
-        self.wait_snd() < self.snd_wnd as usize
+        self.wait_snd() < (self.snd_wnd + self.ahead) as usize
     }
 
     /// Segments in `snd_buf` (numbered, not yet cumulatively acknowledged).
@@ -469,6 +481,7 @@ impl Kcp {
             let rtt = cur.diff(Ms(latest_ts));
             if rtt >= 0 {
                 self.update_rtt(rtt);
+                self.min_rtt.on_sample(now, rtt);
             }
         }
 

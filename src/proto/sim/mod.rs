@@ -181,6 +181,9 @@ pub struct Scenario {
     pub streams: usize,
     /// Bytes each way, in total over all streams.
     pub bytes_each_way: u64,
+    /// The client sends nothing: a download, as `kcptun bench tunnel` measures one direction at
+    /// a time (both directions at once share every datagram's ACKs with data).
+    pub download_only: bool,
     pub seed: u64,
     /// Virtual time after which the run is declared failed.
     pub time_limit: Duration,
@@ -224,9 +227,15 @@ fn window_ceiling(
 }
 
 impl Report {
-    /// Goodput of the slower direction as a fraction of [`Report::window_ceiling_mbs`].
+    /// Goodput of the slower direction that carried data (both, or only the download) as a
+    /// fraction of [`Report::window_ceiling_mbs`].
     pub fn ceiling_fraction(&self) -> f64 {
-        self.goodput_up_mbs.min(self.goodput_down_mbs) / self.window_ceiling_mbs
+        let slower = if self.goodput_up_mbs > 0.0 {
+            self.goodput_up_mbs.min(self.goodput_down_mbs)
+        } else {
+            self.goodput_down_mbs
+        };
+        slower / self.window_ceiling_mbs
     }
 
     /// Header of [`Report::row`].
@@ -384,9 +393,10 @@ impl Side {
         for i in 0..self.flows.len() {
             let id = self.flows[i].id;
             // Write our direction.
-            while self.flows[i].sent < per_stream {
+            let quota = per_stream;
+            while self.flows[i].sent < quota {
                 let off = self.flows[i].sent;
-                let n = ((per_stream - off) as usize).min(buf.len());
+                let n = ((quota - off) as usize).min(buf.len());
                 fill_pattern(seed, id, up, off, &mut buf[..n]);
                 match self.tunnel.write(id, &buf[..n]) {
                     Ok(0) | Err(WriteError::Blocked) => break,
@@ -397,7 +407,7 @@ impl Side {
                     Err(e) => return Err(SimError::Dead(format!("write: {e}"))),
                 }
             }
-            if self.flows[i].sent == per_stream && !self.flows[i].fin_sent {
+            if self.flows[i].sent == quota && !self.flows[i].fin_sent {
                 self.tunnel.shutdown_write(id);
                 self.flows[i].fin_sent = true;
             }
@@ -453,6 +463,7 @@ pub fn run(s: &Scenario, t0: Instant) -> Result<Report, SimError> {
     let streams = s.streams.max(1);
     let per_stream = s.bytes_each_way / streams as u64;
     let total = per_stream * streams as u64;
+    let up_per_stream = if s.download_only { 0 } else { per_stream };
     for _ in 0..streams {
         let id = client
             .tunnel
@@ -482,7 +493,12 @@ pub fn run(s: &Scenario, t0: Instant) -> Result<Report, SimError> {
         for _round in 0..64 {
             let mut moved = false;
             for side in [&mut client, &mut server] {
-                moved |= side.pump(now, s.seed, per_stream, &mut app)?;
+                let quota = if side.is_client {
+                    up_per_stream
+                } else {
+                    per_stream
+                };
+                moved |= side.pump(now, s.seed, quota, &mut app)?;
                 if let Liveness::Dead(r) = side.tunnel.liveness(now) {
                     return Err(SimError::Dead(r.to_string()));
                 }
@@ -508,7 +524,7 @@ pub fn run(s: &Scenario, t0: Instant) -> Result<Report, SimError> {
             && server
                 .flows
                 .iter()
-                .all(|f| f.eof && f.received == per_stream);
+                .all(|f| f.eof && f.received == up_per_stream);
         if done {
             finished_at = Some(now);
             break;
@@ -548,7 +564,7 @@ pub fn run(s: &Scenario, t0: Instant) -> Result<Report, SimError> {
     Ok(Report {
         name: s.name.clone(),
         virtual_secs: secs,
-        goodput_up_mbs: total as f64 / secs / 1e6,
+        goodput_up_mbs: (up_per_stream * streams as u64) as f64 / secs / 1e6,
         goodput_down_mbs: total as f64 / secs / 1e6,
         retrans_segs: cs.retrans_segs + ss.retrans_segs,
         fec_recovered: cs.fec_recovered + ss.fec_recovered,
@@ -624,6 +640,7 @@ pub fn standard_grid(bytes_each_way: u64) -> Vec<Scenario> {
                 down: link,
                 streams,
                 bytes_each_way,
+                download_only: false,
                 seed: 0x6b63_7074_756e_0000 + i as u64,
                 time_limit: Duration::from_secs(1800),
             }
@@ -646,19 +663,22 @@ fn long_path(rtt_ms: u64, loss: f64, bottleneck: bool) -> LinkConfig {
 /// Long paths as users run them (issue: "win on real paths"): windows 1024/1024 on both sides,
 /// fast3, FEC 10/3, aes, no compression, one stream, like `kcptun bench tunnel`. 40 ms round trip
 /// clean and with 2 % loss each way, 100 ms clean and with 10 % loss each way, with no rate limit
-/// (the windows set the ceiling); and 40 ms through a 100 Mbit/s bottleneck with a 1 MB drop-tail
-/// queue, where a full window overflows the queue (no pacing yet).
+/// (the windows set the ceiling); 40 ms through a 100 Mbit/s bottleneck with a 1 MB drop-tail
+/// queue, where a full window overflows the queue (no pacing yet); and 100 ms with 10 % loss as a
+/// download only, as `kcptun bench tunnel` measures a direction.
 pub fn long_path_grid(bytes_each_way: u64) -> Vec<Scenario> {
-    let rows: [(u64, f64, bool); 5] = [
-        (40, 0.0, false),
-        (40, 0.02, false),
-        (100, 0.0, false),
-        (100, 0.10, false),
-        (40, 0.0, true),
+    // (round trip, loss each way, 100 Mbit/1 MB bottleneck, download only)
+    let rows: [(u64, f64, bool, bool); 6] = [
+        (40, 0.0, false, false),
+        (40, 0.02, false, false),
+        (100, 0.0, false, false),
+        (100, 0.10, false, false),
+        (40, 0.0, true, false),
+        (100, 0.10, false, true),
     ];
     rows.iter()
         .enumerate()
-        .map(|(i, &(rtt_ms, loss, bottleneck))| {
+        .map(|(i, &(rtt_ms, loss, bottleneck, download_only))| {
             let cfg = |client| {
                 let mut c = kcptun_config("fast3", true, client);
                 (c.kcp.snd_wnd, c.kcp.rcv_wnd) = (1024, 1024);
@@ -668,9 +688,10 @@ pub fn long_path_grid(bytes_each_way: u64) -> Vec<Scenario> {
             let link = long_path(rtt_ms, loss, bottleneck);
             Scenario {
                 name: format!(
-                    "{rtt_ms:>3} ms rtt loss {:>2}% wnd 1024{}",
+                    "{rtt_ms:>3} ms rtt loss {:>2}% wnd 1024{}{}",
                     (loss * 100.0).round(),
-                    if bottleneck { " 100 Mbit 1 MB" } else { "" }
+                    if bottleneck { " 100 Mbit 1 MB" } else { "" },
+                    if download_only { " down" } else { "" }
                 ),
                 client: cfg(true),
                 server: cfg(false),
@@ -678,6 +699,7 @@ pub fn long_path_grid(bytes_each_way: u64) -> Vec<Scenario> {
                 down: link,
                 streams: 1,
                 bytes_each_way,
+                download_only,
                 seed: 0x6b63_7074_756e_1000 + i as u64,
                 time_limit: Duration::from_secs(1800),
             }
@@ -691,25 +713,27 @@ pub fn long_path_grid(bytes_each_way: u64) -> Vec<Scenario> {
 /// 1 MB drop-tail queue, at 40 ms clean and at 100 ms with 10 % loss (`probes / 8` requests: the
 /// bulk transfer makes those runs far more work).
 pub fn probe_grid(probes: usize) -> Vec<ProbeScenario> {
-    let rows: [(u64, f64, bool); 4] = [
-        (40, 0.02, false),
-        (100, 0.10, false),
-        (40, 0.0, true),
-        (100, 0.10, true),
+    // (round trip, loss each way, bulk download beside the probes, 100 Mbit/1 MB bottleneck)
+    let rows: [(u64, f64, bool, bool); 5] = [
+        (40, 0.02, false, false),
+        (100, 0.10, false, false),
+        (40, 0.0, true, true),
+        (100, 0.10, true, true),
+        (100, 0.10, true, false),
     ];
     let lp = long_path_grid(0);
     rows.iter()
         .enumerate()
-        .map(|(i, &(rtt_ms, loss, bulk))| {
-            let link = long_path(rtt_ms, loss, bulk);
+        .map(|(i, &(rtt_ms, loss, bulk, bottleneck))| {
+            let link = long_path(rtt_ms, loss, bottleneck);
             ProbeScenario {
                 name: format!(
                     "{rtt_ms:>3} ms rtt loss {:>2}% {}",
                     (loss * 100.0).round(),
-                    if bulk {
-                        "bulk via 100 Mbit/1 MB"
-                    } else {
-                        "idle"
+                    match (bulk, bottleneck) {
+                        (false, _) => "idle",
+                        (true, false) => "bulk",
+                        (true, true) => "bulk via 100 Mbit/1 MB",
                     }
                 ),
                 client: lp[0].client.clone(),

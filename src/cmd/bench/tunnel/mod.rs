@@ -525,6 +525,22 @@ pub(super) fn run(a: &BenchTunnelArgs) -> Result<(), RunError> {
     let mut imps = vec![Impl::ours()?];
     if a.vs_go {
         imps.push(Impl::go()?);
+        if a.mixed {
+            let (ours, go) = (&imps[0], &imps[1]);
+            let pairs = [
+                Impl {
+                    name: "ours-Go",
+                    client: ours.client.clone(),
+                    server: go.server.clone(),
+                },
+                Impl {
+                    name: "Go-ours",
+                    client: go.client.clone(),
+                    server: ours.server.clone(),
+                },
+            ];
+            imps.extend(pairs);
+        }
         if matches!(a.crypt.as_str(), "aes-128-gcm" | "null") {
             eprintln!(
                 "kcptun bench: note: the Go 2021 build does not know --crypt {}, it silently uses aes",
@@ -568,12 +584,15 @@ pub(super) fn run(a: &BenchTunnelArgs) -> Result<(), RunError> {
             for (imp, m) in imps.iter().zip(&results) {
                 o.insert(imp.name.to_lowercase(), m.to_json());
             }
-            if let [ours, go] = &results[..] {
+            if let [ours, go, ..] = &results[..] {
                 o.insert("ratio".into(), ratio_json(ours, go));
             }
             runs.push(Value::Object(o));
         } else {
             print!("{}", render(&imps, &results));
+            if a.mixed {
+                println!("(ours-Go: our client, Go's server; Go-ours: Go's client, our server)");
+            }
             println!();
         }
     }

@@ -135,7 +135,8 @@ pub(super) fn ratio_str(x: f64) -> String {
 pub(super) fn render(imps: &[Impl], results: &[Metrics]) -> String {
     let mut header = vec!["figure"];
     header.extend(imps.iter().map(|i| i.name));
-    if results.len() == 2 {
+    // The ratio compares ours with Go (the first two columns; mixed pairs follow them).
+    if results.len() >= 2 {
         header.push("ours/Go");
     }
     let figs: Vec<_> = results.iter().map(Metrics::figures).collect();
@@ -144,7 +145,7 @@ pub(super) fn render(imps: &[Impl], results: &[Metrics]) -> String {
         .map(|i| {
             let mut r = vec![figs[0][i].1.to_string()];
             r.extend(figs.iter().map(|f| show(f[i].2)));
-            if figs.len() == 2 {
+            if figs.len() >= 2 {
                 r.push(ratio(figs[0][i].2, figs[1][i].2).map_or("n/a".into(), ratio_str));
             }
             r

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use super::super::reset;
 use super::super::segment::{Header, CMD_ACK, CMD_PUSH, CMD_WASK, CMD_WINS, OVERHEAD};
 use super::super::{sn_diff, Ms};
+use super::repair::DUP_REPAIRS_MAX;
 use super::{Kcp, SndSeg, PROBE_INIT, PROBE_LIMIT, SEG_RTO_CAP, THRESH_MIN};
 
 /// Why a segment is (re)sent in this flush.
@@ -43,10 +44,14 @@ pub(super) struct Plan {
     fastack_seen: bool,
     /// `fastack_epoch` when the plan started.
     epoch0: u64,
-    /// Lone segments sent in this flush, to be sent once more in a datagram of their own.
-    dups: [Option<u32>; LONE_MAX],
-    /// How many of `dups` are already out.
+    /// Segments sent in this flush to be sent once more in a datagram of their own: lone ones
+    /// and, with `repair_ahead`, retransmissions after a loss report.
+    dups: [u32; DUP_REPAIRS_MAX],
+    /// How many `dups` there are, and how many of those are already out.
+    dups_len: usize,
     dups_sent: usize,
+    /// Retransmissions go out twice in this flush (`repair_ahead` and no queue shows).
+    dup_repairs: bool,
 }
 
 /// At most this many segments in flight make them "lone": an interactive message and its
@@ -158,8 +163,10 @@ impl Kcp {
             min_resend: None,
             fastack_seen: false,
             epoch0: self.fastack_epoch,
-            dups: [None; LONE_MAX],
+            dups: [0; DUP_REPAIRS_MAX],
+            dups_len: 0,
             dups_sent: 0,
+            dup_repairs: self.repair_ahead_now(),
         };
         {
             // Window probing while the peer's window is closed (every flush kind).
@@ -202,7 +209,9 @@ impl Kcp {
                 cwnd = cwnd.min(self.cwnd);
             }
             plan.cwnd_eff = cwnd;
-            while sn_diff(self.snd_nxt, self.snd_una.wrapping_add(cwnd)) < 0 {
+            let base = self.window_base(cwnd);
+            self.ahead = base.wrapping_sub(self.snd_una);
+            while sn_diff(self.snd_nxt, base.wrapping_add(cwnd)) < 0 {
                 let Some(data) = self.snd_queue.pop_front() else {
                     break;
                 };
@@ -422,13 +431,13 @@ impl Kcp {
                 out[*len + OVERHEAD..*len + need].copy_from_slice(&seg.data);
                 *len += need;
                 self.stats.out_segs += 1;
-                if self.dup_lone
+                let lone = self.dup_lone
                     && matches!(why, Why::New | Why::Rto)
-                    && self.snd_buf.len() <= LONE_MAX
-                {
-                    if let Some(slot) = plan.dups.iter_mut().find(|d| d.is_none()) {
-                        *slot = Some(hdr.sn);
-                    }
+                    && self.snd_buf.len() <= LONE_MAX;
+                let repair = plan.dup_repairs && matches!(why, Why::Fast | Why::Early);
+                if (lone || repair) && plan.dups_len < DUP_REPAIRS_MAX {
+                    plan.dups[plan.dups_len] = hdr.sn;
+                    plan.dups_len += 1;
                 }
             }
             if let Some(seg) = self.snd_buf.get(idx) {
@@ -447,11 +456,9 @@ impl Kcp {
             }
             plan.cursor = plan.cursor.wrapping_add(1);
         }
-        // 4b. The second copies of lone segments, each in a datagram of its own.
-        while plan.dups_sent < LONE_MAX {
-            let Some(sn) = plan.dups[plan.dups_sent] else {
-                break;
-            };
+        // 4b. The second copies, each in a datagram of its own.
+        while plan.dups_sent < plan.dups_len {
+            let sn = plan.dups[plan.dups_sent];
             let seg = self
                 .snd_index(sn)
                 .and_then(|i| self.snd_buf.get(i))
@@ -489,6 +496,9 @@ impl Kcp {
                 self.fastack_pending = plan.fastack_seen;
             }
         }
+        // The repairs just sent may let the window count from further on (see `repair`): the
+        // caller may queue that much more at once.
+        self.ahead = self.window_base(plan.cwnd_eff).wrapping_sub(self.snd_una);
         // 5. Congestion control.
         if !self.nocwnd {
             if plan.change > 0 {

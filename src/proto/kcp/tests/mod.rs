@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use super::*;
 
 mod lossy;
+mod repair;
 
 const CONV: u32 = 0x0102_0304;
 
@@ -22,6 +23,7 @@ fn cfg(mode: &str, manual: (i32, i32, i32, i32), mtu: usize) -> KcpConfig {
     c.rcv_wnd = 32;
     // These scenarios pin kcp-go's own timeline; lone-segment copies have their own tests.
     c.dup_lone = false;
+    c.repair_ahead = false;
     c
 }
 

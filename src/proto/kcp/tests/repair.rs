@@ -1,0 +1,87 @@
+//! `repair_ahead`: a fast retransmission goes out twice and the window counts past repaired
+//! segments, unless the round trip shows a queue (explicit milliseconds).
+
+use super::*;
+
+const MSS: usize = 176; // mtu 200
+
+fn sender(repair_ahead: bool, t0: Instant) -> Kcp {
+    let mut c = cfg("fast3", (0, 0, 0, 0), 200);
+    c.snd_wnd = 8;
+    c.repair_ahead = repair_ahead;
+    Kcp::new(CONV, &c, t0)
+}
+
+/// Eight segments fill the window; the peer acknowledges 1 and 2 but not 0.
+fn hole_at_zero(k: &mut Kcp, t0: Instant) -> Vec<Vec<u8>> {
+    assert_eq!(k.send(&[1u8; MSS * 8]), MSS * 8);
+    assert!(!k.can_send(), "the window is full");
+    assert_eq!(pushes(&drain(k, t0)), (0..8).collect::<Vec<_>>());
+    k.handle_packet(at(t0, 100), &acks(&[(1, 0), (2, 0)], 0, 128), false)
+        .unwrap();
+    drain(k, at(t0, 100))
+}
+
+#[test]
+fn a_repair_goes_out_twice_and_the_window_moves_past_it() {
+    let t0 = crate::test_clock::origin();
+    let mut k = sender(true, t0);
+    let out = hole_at_zero(&mut k, t0);
+    assert_eq!(out.len(), 2, "the repair and its copy, each a datagram");
+    assert_eq!(pushes(&out), vec![0, 0]);
+    assert_eq!(out[0], out[1], "the copy is the same segment, same ts");
+    assert_eq!(
+        k.stats().fast_retrans_segs,
+        1,
+        "one retransmission, sent twice"
+    );
+    // 0 is repaired, 1 and 2 are acknowledged: the window counts from 3, so three more
+    // segments may be queued and go out although snd_una is still 0.
+    assert_eq!(k.send(&[2u8; MSS * 8]), MSS * 3);
+    assert!(!k.can_send());
+    assert_eq!(pushes(&drain(&mut k, at(t0, 100))), vec![8, 9, 10]);
+    // Once 0 is acknowledged the window counts from snd_una again as usual.
+    k.handle_packet(at(t0, 200), &acks(&[(0, 100)], 3, 128), false)
+        .unwrap();
+    assert!(k.can_send());
+}
+
+#[test]
+fn without_repair_ahead_the_window_waits_for_snd_una() {
+    let t0 = crate::test_clock::origin();
+    let mut k = sender(false, t0);
+    let out = hole_at_zero(&mut k, t0);
+    assert_eq!(pushes(&out), vec![0], "one retransmission, once");
+    assert!(!k.can_send(), "nothing more until 0 is acknowledged");
+    assert!(pushes(&drain(&mut k, at(t0, 100))).is_empty());
+}
+
+#[test]
+fn a_queue_on_the_path_stands_repair_ahead_down() {
+    let t0 = crate::test_clock::origin();
+    let mut k = sender(true, t0);
+    // The path's own round trip: 10 ms.
+    k.send(&[0u8; MSS]);
+    assert_eq!(pushes(&drain(&mut k, t0)), vec![0]);
+    k.handle_packet(at(t0, 10), &acks(&[(0, 0)], 1, 128), false)
+        .unwrap();
+    assert_eq!(k.srtt().0, 10);
+    // A window whose ACKs come back 300 ms later: a queue (srtt 46 > 10 + 20).
+    assert_eq!(k.send(&[1u8; MSS * 8]), MSS * 8);
+    assert_eq!(
+        pushes(&drain(&mut k, at(t0, 10))),
+        (1..9).collect::<Vec<_>>()
+    );
+    k.handle_packet(at(t0, 310), &acks(&[(2, 10), (3, 10)], 1, 128), false)
+        .unwrap();
+    assert!(k.srtt().0 > 30, "srtt {}", k.srtt().0);
+    // By now 4..8 are past their RTO too: everything outstanding has been retransmitted.
+    let sent = pushes(&drain(&mut k, at(t0, 310)));
+    assert_eq!(
+        sent.iter().filter(|&&sn| sn == 1).count(),
+        1,
+        "the repair goes out once"
+    );
+    assert_eq!(sent.len(), 6, "1 and 4..8, once each: {sent:?}");
+    assert!(!k.can_send(), "and the window waits for snd_una");
+}
