@@ -182,7 +182,7 @@ _kcptun() {
             return 0
             ;;
         kcptun__subcmd__bench__subcmd__tunnel)
-            opts="-h --crypt --mode --datashard --ds --parityshard --ps --nocomp --comp --sndwnd --rcvwnd --duration --vs-go --restart --path --path-up --path-down --json --help"
+            opts="-h --crypt --mode --datashard --ds --parityshard --ps --nocomp --comp --sndwnd --rcvwnd --duration --vs-go --restart --path --path-up --path-down --mixed --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -135,6 +135,7 @@ complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_sub
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l comp -d 'Enable snappy compression (off by default in the bench)'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l vs-go -d 'Also run the Go binaries (/usr/bin/kcptun-client, -server) and compare'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l restart -d 'Also measure how long a new connection through the client takes to be answered after the server is killed and restarted'
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l mixed -d 'With --vs-go, also run the mixed pairs: our client with Go\'s server ("ours-Go") and Go\'s client with our server ("Go-ours")'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l json -d 'Print JSON instead of a table'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -s h -l help -d 'Print help'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from crypt" -l size -d 'Bytes per encrypted datagram' -r
