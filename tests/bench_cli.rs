@@ -151,6 +151,8 @@ fn tunnel_through_a_path_moves_data_and_reports_it() {
     let ours = &runs[0]["ours"];
     positive(ours, "up_MBps");
     positive(ours, "down_MBps");
+    // How many round trips under load the percentiles stand on.
+    positive(ours, "rtt_load_samples");
     // Both directions' delays are in every round trip.
     let rtt = positive(ours, "rtt_idle_p50_ms");
     assert!(rtt >= 15.0, "idle RTT {rtt} ms through a 5 + 10 ms path");

@@ -340,6 +340,7 @@ impl Run<'_> {
         let loaded = sorted_ms(&loaded);
         m.rtt_load_p50 = percentile(&loaded, 50);
         m.rtt_load_p99 = percentile(&loaded, 99);
+        m.rtt_load_n = Some(loaded.len() as f64);
         t.check()?;
         m.rss_peak_client = status_mib(t.client.pid(), "VmHWM");
         m.rss_peak_server = status_mib(t.server.pid(), "VmHWM");

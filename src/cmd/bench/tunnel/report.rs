@@ -36,6 +36,8 @@ pub(super) struct Metrics {
     pub(super) rtt_idle_p99: Option<f64>,
     pub(super) rtt_load_p50: Option<f64>,
     pub(super) rtt_load_p99: Option<f64>,
+    /// Round trips measured under load (few on a long path: its p99 is close to the maximum).
+    pub(super) rtt_load_n: Option<f64>,
     pub(super) restart_s: Option<f64>,
     pub(super) restart_asked: bool,
 }
@@ -87,6 +89,11 @@ impl Metrics {
                 "rtt_load_p99_ms",
                 "RTT under load p99 (ms)",
                 self.rtt_load_p99,
+            ),
+            (
+                "rtt_load_samples",
+                "RTT under load samples",
+                self.rtt_load_n,
             ),
         ];
         if self.restart_asked {
@@ -140,11 +147,16 @@ pub(super) fn render(imps: &[Impl], results: &[Metrics]) -> String {
         header.push("ours/Go");
     }
     let figs: Vec<_> = results.iter().map(Metrics::figures).collect();
-    let show = |v: Option<f64>| v.map_or("n/a".to_string(), num);
+    // Counts are whole numbers; everything else gets `num`'s precision.
+    let show = |key: &str, v: Option<f64>| match v {
+        None => "n/a".to_string(),
+        Some(x) if key.ends_with("_samples") => format!("{x:.0}"),
+        Some(x) => num(x),
+    };
     let rows: Vec<Vec<String>> = (0..figs[0].len())
         .map(|i| {
             let mut r = vec![figs[0][i].1.to_string()];
-            r.extend(figs.iter().map(|f| show(f[i].2)));
+            r.extend(figs.iter().map(|f| show(f[i].0, f[i].2)));
             if figs.len() >= 2 {
                 r.push(ratio(figs[0][i].2, figs[1][i].2).map_or("n/a".into(), ratio_str));
             }
