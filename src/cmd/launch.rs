@@ -34,6 +34,7 @@ fn kcp_config(c: &CommonSettings, snd: u16, rcv: u16) -> KcpConfig {
         ack_nodelay: c.acknodelay,
         dup_lone: true,
         repair_ahead: true,
+        short_path_cap: true,
     }
 }
 

@@ -62,6 +62,11 @@ pub struct KcpConfig {
     /// retransmissions twice, while no queue shows; see `session/repair.rs`. Ours, not kcp-go's;
     /// a peer sees ordinary segments. On by default.
     pub repair_ahead: bool,
+    /// On a sub-millisecond path (loopback, a LAN) keep outstanding only about a millisecond of
+    /// the delivery rate instead of the whole window, so a small message is not queued behind
+    /// megabytes of a transfer; see `session/inflight.rs`. Ours, not kcp-go's; nothing changes
+    /// on the wire. On by default.
+    pub short_path_cap: bool,
 }
 
 impl Default for KcpConfig {
@@ -78,6 +83,7 @@ impl Default for KcpConfig {
             ack_nodelay: false,
             dup_lone: true,
             repair_ahead: true,
+            short_path_cap: true,
         }
     }
 }

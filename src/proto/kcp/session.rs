@@ -5,9 +5,11 @@ use std::time::{Duration, Instant};
 
 mod buffers;
 mod flush;
+mod inflight;
 mod repair;
 
 use self::flush::{Plan, Want};
+use self::inflight::InflightCap;
 use self::repair::MinRtt;
 use super::reset::{self, PeerReset};
 use super::segment::{Header, CMD_ACK, CMD_PUSH, CMD_WASK, OVERHEAD};
@@ -22,6 +24,8 @@ const THRESH_INIT: u32 = 2;
 const THRESH_MIN: u32 = 2;
 const PROBE_INIT: u32 = 500;
 const PROBE_LIMIT: u32 = 120_000;
+/// Unsent segments [`Kcp::can_send`] accepts beyond the in-flight cap.
+const QUEUE_MARGIN: u32 = 16;
 /// Per-segment RTO is kept below this so that wrapping time comparisons stay meaningful.
 const SEG_RTO_CAP: u32 = 0x3FFF_FFFF;
 
@@ -36,6 +40,8 @@ struct SndSeg {
     fastack: u32,
     xmit: u32,
     acked: bool,
+    /// Our microsecond clock at the last transmission (local only; see `inflight`).
+    sent_us: u32,
     data: Vec<u8>,
 }
 
@@ -74,6 +80,8 @@ pub struct Kcp {
     /// extra room [`Kcp::can_send`] gives.
     ahead: u32,
     min_rtt: MinRtt,
+    /// [`KcpConfig::short_path_cap`].
+    inflight: Option<InflightCap>,
     ack_nodelay: bool,
     rx_minrto: u32,
 
@@ -159,6 +167,7 @@ impl Kcp {
             repair_ahead: false,
             ahead: 0,
             min_rtt: MinRtt::default(),
+            inflight: None,
             ack_nodelay: false,
             rx_minrto: RTO_MIN,
             snd_una: 0,
@@ -222,6 +231,9 @@ impl Kcp {
         self.ack_nodelay = cfg.ack_nodelay;
         self.dup_lone = cfg.dup_lone;
         self.repair_ahead = cfg.repair_ahead;
+        if cfg.short_path_cap != self.inflight.is_some() {
+            self.inflight = cfg.short_path_cap.then(InflightCap::default);
+        }
         if cfg.mtu >= 50 {
             self.mtu = cfg.mtu;
             self.mss = cfg.mtu - OVERHEAD;
@@ -247,7 +259,13 @@ impl Kcp {
 
     /// Whether [`Kcp::send`] would accept data now.
     pub fn can_send(&self) -> bool {
-        self.wait_snd() < (self.snd_wnd + self.ahead) as usize
+        // Under the in-flight cap, data beyond what the cap lets out soon waits with the caller,
+        // where a small message of another stream can still pass it.
+        let wnd = match self.inflight.as_ref().and_then(InflightCap::cap) {
+            Some(cap) => self.snd_wnd.min(cap.saturating_add(QUEUE_MARGIN)),
+            None => self.snd_wnd,
+        };
+        self.wait_snd() < (wnd + self.ahead) as usize
     }
 
     /// Segments in `snd_buf` (numbered, not yet cumulatively acknowledged).
@@ -305,6 +323,12 @@ impl Kcp {
     /// Peer's last advertised window.
     pub fn rmt_wnd(&self) -> u32 {
         self.rmt_wnd
+    }
+
+    /// Microseconds since creation, wrapping (for local round-trip timing only).
+    #[inline]
+    fn clock_us(&self, now: Instant) -> u32 {
+        now.saturating_duration_since(self.created).as_micros() as u32
     }
 
     #[inline]
@@ -448,6 +472,17 @@ impl Kcp {
             }
             // Checked before `una` retires the segment this ACK is for.
             let fresh_ack = h.cmd == CMD_ACK && self.acks_latest_copy(h.sn, h.ts);
+            if fresh_ack && !recovered && self.inflight.is_some() {
+                let sent = self
+                    .snd_index(h.sn)
+                    .and_then(|i| self.snd_buf.get(i))
+                    .map(|s| s.sent_us);
+                let now_us = self.clock_us(now);
+                if let (Some(c), Some(sent)) = (&mut self.inflight, sent) {
+                    let us = now_us.wrapping_sub(sent);
+                    c.on_rtt(now, std::time::Duration::from_micros(u64::from(us)));
+                }
+            }
             self.parse_una(h.una, now);
             match h.cmd {
                 CMD_ACK => {
@@ -537,6 +572,11 @@ impl Kcp {
         while let Some(front) = self.snd_buf.front() {
             if sn_diff(una, front.sn) > 0 {
                 if let Some(seg) = self.snd_buf.pop_front() {
+                    if !seg.acked {
+                        if let Some(c) = &mut self.inflight {
+                            c.on_delivered(1);
+                        }
+                    }
                     self.give_buf(seg.data);
                 }
                 advanced = true;
@@ -581,6 +621,9 @@ impl Kcp {
         let data = match self.snd_buf.get_mut(idx) {
             Some(seg) if !seg.acked => {
                 seg.acked = true;
+                if let Some(c) = &mut self.inflight {
+                    c.on_delivered(1);
+                }
                 std::mem::take(&mut seg.data)
             }
             _ => return,

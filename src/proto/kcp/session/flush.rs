@@ -211,7 +211,18 @@ impl Kcp {
             plan.cwnd_eff = cwnd;
             let base = self.window_base(cwnd);
             self.ahead = base.wrapping_sub(self.snd_una);
-            while sn_diff(self.snd_nxt, base.wrapping_add(cwnd)) < 0 {
+            let mut end = base.wrapping_add(cwnd);
+            // On a sub-millisecond path, at most the in-flight cap past snd_una (see `inflight`).
+            if let Some(c) = &mut self.inflight {
+                c.tick(now);
+                if let Some(cap) = c.cap() {
+                    let capped = self.snd_una.wrapping_add(cap);
+                    if sn_diff(capped, end) < 0 {
+                        end = capped;
+                    }
+                }
+            }
+            while sn_diff(self.snd_nxt, end) < 0 {
                 let Some(data) = self.snd_queue.pop_front() else {
                     break;
                 };
@@ -226,10 +237,17 @@ impl Kcp {
                     fastack: 0,
                     xmit: 0,
                     acked: false,
+                    sent_us: 0,
                     data,
                 });
                 self.snd_nxt = self.snd_nxt.wrapping_add(1);
                 plan.new_segs += 1;
+            }
+            // The window (or the cap), not the application, held data back.
+            if !self.snd_queue.is_empty() || sn_diff(self.snd_nxt, end) >= 0 {
+                if let Some(c) = &mut self.inflight {
+                    c.on_limited();
+                }
             }
         }
         self.plan = Some(plan);
@@ -350,6 +368,7 @@ impl Kcp {
             }
         }
         hdr.cmd = CMD_PUSH;
+        let now_us = self.clock_us(now);
         loop {
             let idx = plan.cursor.wrapping_sub(self.snd_una) as usize;
             let Some(seg) = self.snd_buf.get(idx) else {
@@ -412,6 +431,7 @@ impl Kcp {
                 }
                 seg.xmit += 1;
                 seg.ts = cur.0;
+                seg.sent_us = now_us;
                 let (sn, resend_at) = (seg.sn, seg.resend_at);
                 if why == Why::New {
                     self.sent_nxt = sn.wrapping_add(1);

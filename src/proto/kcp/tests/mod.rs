@@ -7,6 +7,7 @@ use proptest::prelude::*;
 
 use super::*;
 
+mod inflight;
 mod lossy;
 mod repair;
 
@@ -24,6 +25,7 @@ fn cfg(mode: &str, manual: (i32, i32, i32, i32), mtu: usize) -> KcpConfig {
     // These scenarios pin kcp-go's own timeline; lone-segment copies have their own tests.
     c.dup_lone = false;
     c.repair_ahead = false;
+    c.short_path_cap = false;
     c
 }
 
