@@ -106,10 +106,10 @@ mod tests {
         t0 + Duration::from_millis(ms)
     }
 
-    /// 30 segments acknowledged per ms, window-limited, for `n` ms from `from`.
-    fn run(c: &mut InflightCap, t0: Instant, from: u64, n: u64, limited: bool) {
-        for t in from..from + n {
-            c.on_delivered(30);
+    /// `per_ms` segments acknowledged per ms, window-limited or not, from `from` to `to` ms.
+    fn run(c: &mut InflightCap, t0: Instant, from: u64, to: u64, per_ms: u64, limited: bool) {
+        for t in from..to {
+            c.on_delivered(per_ms);
             if limited {
                 c.on_limited();
             }
@@ -125,12 +125,8 @@ mod tests {
         c.on_rtt(t0, Duration::from_micros(200));
         c.tick(t0);
         assert_eq!(c.cap(), None, "no rate sample yet");
-        // 300 segments per ms (30 per 0.1 ms would be the same): 10 ms samples.
-        for t in 0..100 {
-            c.on_delivered(300);
-            c.on_limited();
-            c.tick(ms(t0, t + 1));
-        }
+        // 300 segments per ms, sampled over 10 ms.
+        run(&mut c, t0, 0, 100, 300, true);
         assert_eq!(c.cap(), Some(300));
     }
 
@@ -139,12 +135,12 @@ mod tests {
         let t0 = Instant::now();
         let mut c = InflightCap::default();
         c.on_rtt(t0, Duration::from_micros(300));
-        run(&mut c, t0, 0, 50, true);
+        run(&mut c, t0, 0, 50, 30, true);
         assert_eq!(c.cap(), Some(FLOOR), "30 per ms is below the floor");
         // A 2 ms round trip is not a short path: no cap at all.
         let mut c = InflightCap::default();
         c.on_rtt(t0, Duration::from_millis(2));
-        run(&mut c, t0, 0, 50, true);
+        run(&mut c, t0, 0, 50, 30, true);
         assert_eq!(c.cap(), None);
     }
 
@@ -155,26 +151,14 @@ mod tests {
         c.on_rtt(t0, Duration::from_micros(100));
         c.tick(t0);
         // An application sending little says nothing about the path.
-        run(&mut c, t0, 0, 100, false);
+        run(&mut c, t0, 0, 100, 30, false);
         assert_eq!(c.cap(), None);
-        for t in 100..120 {
-            c.on_delivered(500);
-            c.on_limited();
-            c.tick(ms(t0, t + 1));
-        }
+        run(&mut c, t0, 100, 120, 500, true);
         assert_eq!(c.cap(), Some(500));
         // A slower spell does not lower the cap while the fast samples are among the last 20.
-        for t in 120..200 {
-            c.on_delivered(200);
-            c.on_limited();
-            c.tick(ms(t0, t + 1));
-        }
+        run(&mut c, t0, 120, 200, 200, true);
         assert_eq!(c.cap(), Some(500));
-        for t in 200..400 {
-            c.on_delivered(200);
-            c.on_limited();
-            c.tick(ms(t0, t + 1));
-        }
+        run(&mut c, t0, 200, 400, 200, true);
         assert_eq!(c.cap(), Some(200));
     }
 
