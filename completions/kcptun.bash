@@ -182,7 +182,7 @@ _kcptun() {
             return 0
             ;;
         kcptun__subcmd__bench__subcmd__tunnel)
-            opts="-h --crypt --mode --datashard --ds --parityshard --ps --nocomp --comp --sndwnd --rcvwnd --duration --vs-go --restart --path --path-up --path-down --mixed --json --help"
+            opts="-h --crypt --mode --datashard --ds --parityshard --ps --nocomp --comp --sndwnd --rcvwnd --duration --vs-go --restart --path --path-up --path-down --mixed --delaywnd --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -244,7 +244,7 @@ _kcptun() {
             return 0
             ;;
         kcptun__subcmd__client)
-            opts="-v -c -l -r -h --version --config --c --localaddr --remoteaddr --key --crypt --mode --QPP --QPPCount --conn --autoexpire --scavengettl --mtu --ratelimit --sndwnd --rcvwnd --ds --datashard --ps --parityshard --dscp --nocomp --acknodelay --nodelay --interval --resend --nc --sockbuf --smuxver --smuxbuf --framesize --streambuf --keepalive --closewait --halfclose --snmplog --snmpperiod --log --quiet --ctl --metrics --daemon --pidfile --tcp --pprof --help"
+            opts="-v -c -l -r -h --version --config --c --localaddr --remoteaddr --key --crypt --mode --QPP --QPPCount --conn --autoexpire --scavengettl --mtu --ratelimit --sndwnd --rcvwnd --ds --datashard --ps --parityshard --dscp --nocomp --acknodelay --delaywnd --nodelay --interval --resend --nc --sockbuf --smuxver --smuxbuf --framesize --streambuf --keepalive --closewait --halfclose --snmplog --snmpperiod --log --quiet --ctl --metrics --daemon --pidfile --tcp --pprof --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -384,6 +384,10 @@ _kcptun() {
                     return 0
                     ;;
                 --acknodelay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --delaywnd)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -527,7 +531,7 @@ _kcptun() {
             return 0
             ;;
         kcptun__subcmd__server)
-            opts="-v -c -l -t -h --version --config --c --listen --target --key --crypt --mode --QPP --QPPCount --mtu --ratelimit --sndwnd --rcvwnd --ds --datashard --ps --parityshard --dscp --nocomp --acknodelay --nodelay --interval --resend --nc --sockbuf --smuxver --smuxbuf --framesize --streambuf --keepalive --closewait --halfclose --snmplog --snmpperiod --log --quiet --ctl --metrics --daemon --pidfile --tcp --pprof --help"
+            opts="-v -c -l -t -h --version --config --c --listen --target --key --crypt --mode --QPP --QPPCount --mtu --ratelimit --sndwnd --rcvwnd --ds --datashard --ps --parityshard --dscp --nocomp --acknodelay --delaywnd --nodelay --interval --resend --nc --sockbuf --smuxver --smuxbuf --framesize --streambuf --keepalive --closewait --halfclose --snmplog --snmpperiod --log --quiet --ctl --metrics --daemon --pidfile --tcp --pprof --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -655,6 +659,10 @@ _kcptun() {
                     return 0
                     ;;
                 --acknodelay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --delaywnd)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

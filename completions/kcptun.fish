@@ -50,6 +50,7 @@ complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l parityshard -l 
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l dscp -d 'DSCP (6 bits) [default: "0"]' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l nocomp -d 'disable compression' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l acknodelay -d 'flush ACKs immediately' -r
+complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l delaywnd -d 'size the send window by queueing delay: short queues behind a bottleneck link (costs a little on clean and very lossy paths)' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l nodelay -d 'manual mode: nodelay [default: "0"]' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l interval -d 'manual mode: interval (ms) [default: "50"]' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l resend -d 'manual mode: fast resend [default: "0"]' -r
@@ -91,6 +92,7 @@ complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l parityshard -l 
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l dscp -d 'DSCP (6 bits) [default: "0"]' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l nocomp -d 'disable compression' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l acknodelay -d 'flush ACKs immediately' -r
+complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l delaywnd -d 'size the send window by queueing delay: short queues behind a bottleneck link (costs a little on clean and very lossy paths)' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l nodelay -d 'manual mode: nodelay [default: "0"]' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l interval -d 'manual mode: interval (ms) [default: "50"]' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l resend -d 'manual mode: fast resend [default: "0"]' -r
@@ -136,6 +138,7 @@ complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_sub
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l vs-go -d 'Also run the Go binaries (/usr/bin/kcptun-client, -server) and compare'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l restart -d 'Also measure how long a new connection through the client takes to be answered after the server is killed and restarted'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l mixed -d 'With --vs-go, also run the mixed pairs: our client with Go\'s server ("ours-Go") and Go\'s client with our server ("Go-ours")'
+complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l delaywnd -d 'Run our client and server with --delaywnd (the send window sized by queueing delay)'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -l json -d 'Print JSON instead of a table'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from tunnel" -s h -l help -d 'Print help'
 complete -c kcptun -n "__fish_kcptun_using_subcommand bench; and __fish_seen_subcommand_from crypt" -l size -d 'Bytes per encrypted datagram' -r

@@ -192,6 +192,17 @@ fn yaml_config() {
 }
 
 #[test]
+fn delaywnd_from_flag_json_and_yaml() {
+    assert!(!client(&[]).common.delaywnd, "off by default");
+    assert!(client(&["--delaywnd"]).common.delaywnd);
+    assert!(server(&["-delaywnd"]).common.delaywnd);
+    let p = write("d.json", "{\"delaywnd\": true}");
+    assert!(client(&["-c", s(&p)]).common.delaywnd);
+    let p = write("d.yaml", "delaywnd: true\n");
+    assert!(server(&["-c", s(&p)]).common.delaywnd);
+}
+
+#[test]
 fn tcp_and_pprof_are_refused() {
     for args in [&["--tcp"][..], &["-tcp=true"], &["--pprof"]] {
         let e = client_err(args);

@@ -128,3 +128,54 @@ fn interactive_probes_stay_near_the_round_trip() {
         );
     }
 }
+
+/// `--delaywnd` behind a 100 Mbit/s bottleneck with a 1 MB drop-tail queue at 40 ms (virtual
+/// time): the probe beside a bulk download waits ~15 ms of queue instead of ~250 ms (p50 56 vs
+/// 289 ms, p90 68 vs 299), and a download moves more because the queue no longer overflows (8.67
+/// vs 7.46 MB/s, 314 retransmissions vs 25 411).
+#[test]
+fn the_delay_window_keeps_a_bottleneck_queue_short() {
+    let grid = sim::probe_grid(2000);
+    let mut s = grid
+        .into_iter()
+        .find(|s| s.bulk_down && s.up.bandwidth > 0 && s.up.loss == 0.0)
+        .expect("the 40 ms bottleneck row");
+    s.client.kcp.delay_window = true;
+    s.server.kcp.delay_window = true;
+    let r = sim::run_probe(&s, Instant::now()).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+    println!("{}", r.row());
+    assert!(
+        r.percentile(50) <= Duration::from_millis(60),
+        "p50 {:?}",
+        r.percentile(50)
+    );
+    assert!(
+        r.percentile(90) <= Duration::from_millis(70),
+        "p90 {:?}",
+        r.percentile(90)
+    );
+
+    let mut runs = Vec::new();
+    for delay_window in [false, true] {
+        let mut s = sim::long_path_grid(64 << 20)
+            .into_iter()
+            .find(|s| s.up.bandwidth > 0)
+            .expect("the bottleneck row");
+        s.download_only = true;
+        s.client.kcp.delay_window = delay_window;
+        s.server.kcp.delay_window = delay_window;
+        let r = sim::run(&s, Instant::now()).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+        println!("delay window {delay_window}: {}", r.row());
+        runs.push(r);
+    }
+    assert!(
+        runs[1].goodput_down_mbs >= runs[0].goodput_down_mbs,
+        "the delay window moved less: {:.2} vs {:.2} MB/s",
+        runs[1].goodput_down_mbs,
+        runs[0].goodput_down_mbs
+    );
+    assert!(
+        runs[1].queue_drops * 10 < runs[0].queue_drops,
+        "queue drops"
+    );
+}

@@ -143,6 +143,7 @@ pub(crate) static SPECS: &[Spec] = &[
     both("dscp", Int, "0", "DSCP (6 bits)"),
     both("nocomp", Bool, "false", "disable compression"),
     hidden(both("acknodelay", Bool, "false", "flush ACKs immediately")),
+    both("delaywnd", Bool, "false", "size the send window by queueing delay: short queues behind a bottleneck link (costs a little on clean and very lossy paths)"),
     hidden(both("nodelay", Int, "0", "manual mode: nodelay")),
     hidden(both("interval", Int, "50", "manual mode: interval (ms)")),
     hidden(both("resend", Int, "0", "manual mode: fast resend")),
@@ -338,6 +339,9 @@ pub struct BenchTunnelArgs {
     /// client with our server ("Go-ours").
     #[arg(long, requires = "vs_go")]
     pub mixed: bool,
+    /// Run our client and server with --delaywnd (the send window sized by queueing delay).
+    #[arg(long)]
+    pub delaywnd: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -35,6 +35,7 @@ fn kcp_config(c: &CommonSettings, snd: u16, rcv: u16) -> KcpConfig {
         dup_lone: true,
         repair_ahead: true,
         short_path_cap: true,
+        delay_window: c.delaywnd,
     }
 }
 

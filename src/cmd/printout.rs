@@ -27,6 +27,9 @@ fn common_lines(c: &CommonSettings, out: &mut Vec<String>) {
         c.datashard, c.parityshard
     ));
     out.push(format!("acknodelay: {}", c.acknodelay));
+    if c.delaywnd {
+        out.push("delaywnd: true".to_string());
+    }
     out.push(format!("dscp: {}", c.dscp));
     out.push(format!("sockbuf: {}", c.sockbuf));
     out.push(format!("smuxbuf: {}", c.smuxbuf));

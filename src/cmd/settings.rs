@@ -99,6 +99,8 @@ pub struct CommonSettings {
     pub dscp: u8,
     pub nocomp: bool,
     pub acknodelay: bool,
+    /// Send window sized by queueing delay (ours).
+    pub delaywnd: bool,
     /// Socket buffer bytes (0: leave the OS default).
     pub sockbuf: usize,
     /// smux session receive budget (> 0).
@@ -557,6 +559,7 @@ impl<'a> Vals<'a> {
             dscp,
             nocomp: self.bool("nocomp"),
             acknodelay: self.bool("acknodelay"),
+            delaywnd: self.bool("delaywnd"),
             sockbuf,
             smuxbuf,
             framesize,

@@ -25,7 +25,7 @@
 KCPTUN_COMMON_STR="key crypt mode log snmplog ctl metrics"
 KCPTUN_COMMON_INT="mtu ratelimit sndwnd rcvwnd datashard parityshard dscp nodelay interval resend nc
  sockbuf smuxver smuxbuf framesize streambuf keepalive snmpperiod qpp_count closewait"
-KCPTUN_COMMON_BOOL="nocomp acknodelay quiet tcp pprof qpp"
+KCPTUN_COMMON_BOOL="nocomp acknodelay delaywnd quiet tcp pprof qpp"
 KCPTUN_CLIENT_INT="conn autoexpire scavengettl"
 
 kcptun_err() {

@@ -67,6 +67,11 @@ pub struct KcpConfig {
     /// megabytes of a transfer; see `session/inflight.rs`. Ours, not kcp-go's; nothing changes
     /// on the wire. On by default.
     pub short_path_cap: bool,
+    /// Size the send window by the queueing delay it causes (a bottleneck queue kept short;
+    /// random loss does not shrink it), with Karn's RTO backoff and a 40 ms RTO margin; see
+    /// `session/delay.rs`. Ours (`--delaywnd`), off by default: it costs a little where no queue
+    /// builds.
+    pub delay_window: bool,
 }
 
 impl Default for KcpConfig {
@@ -84,6 +89,7 @@ impl Default for KcpConfig {
             dup_lone: true,
             repair_ahead: true,
             short_path_cap: true,
+            delay_window: false,
         }
     }
 }

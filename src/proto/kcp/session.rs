@@ -4,10 +4,12 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 mod buffers;
+mod delay;
 mod flush;
 mod inflight;
 mod repair;
 
+use self::delay::DelayWindow;
 use self::flush::{Plan, Want};
 use self::inflight::InflightCap;
 use self::repair::MinRtt;
@@ -82,6 +84,12 @@ pub struct Kcp {
     min_rtt: MinRtt,
     /// [`KcpConfig::short_path_cap`].
     inflight: Option<InflightCap>,
+    /// [`KcpConfig::delay_window`].
+    delay: Option<DelayWindow>,
+    /// Doublings of the RTO (Karn's backoff, with the delay window only): RTO retransmissions
+    /// came without a valid RTT sample in between.
+    rto_backoff: u32,
+    sampled_since_rto: bool,
     ack_nodelay: bool,
     rx_minrto: u32,
 
@@ -168,6 +176,9 @@ impl Kcp {
             ahead: 0,
             min_rtt: MinRtt::default(),
             inflight: None,
+            delay: None,
+            rto_backoff: 0,
+            sampled_since_rto: true,
             ack_nodelay: false,
             rx_minrto: RTO_MIN,
             snd_una: 0,
@@ -234,6 +245,15 @@ impl Kcp {
         if cfg.short_path_cap != self.inflight.is_some() {
             self.inflight = cfg.short_path_cap.then(InflightCap::default);
         }
+        if cfg.delay_window != self.delay.is_some() {
+            let snd_wnd = if cfg.snd_wnd > 0 {
+                u32::from(cfg.snd_wnd)
+            } else {
+                self.snd_wnd
+            };
+            self.delay = cfg.delay_window.then(|| DelayWindow::new(snd_wnd));
+            self.rto_backoff = 0;
+        }
         if cfg.mtu >= 50 {
             self.mtu = cfg.mtu;
             self.mss = cfg.mtu - OVERHEAD;
@@ -261,10 +281,13 @@ impl Kcp {
     pub fn can_send(&self) -> bool {
         // Under the in-flight cap, data beyond what the cap lets out soon waits with the caller,
         // where a small message of another stream can still pass it.
-        let wnd = match self.inflight.as_ref().and_then(InflightCap::cap) {
+        let mut wnd = match self.inflight.as_ref().and_then(InflightCap::cap) {
             Some(cap) => self.snd_wnd.min(cap.saturating_add(QUEUE_MARGIN)),
             None => self.snd_wnd,
         };
+        if let Some(d) = &self.delay {
+            wnd = wnd.min(d.current().saturating_add(QUEUE_MARGIN));
+        }
         self.wait_snd() < (wnd + self.ahead) as usize
     }
 
@@ -517,6 +540,22 @@ impl Kcp {
             if rtt >= 0 {
                 self.update_rtt(rtt);
                 self.min_rtt.on_sample(now, rtt);
+                self.rto_backoff = 0;
+                self.sampled_since_rto = true;
+                if let Some(d) = &mut self.delay {
+                    d.on_rtt(
+                        now,
+                        delay::Sample {
+                            rtt,
+                            srtt: self.rx_srtt,
+                            min_rtt: self.min_rtt.get().unwrap_or(rtt),
+                            min_age: self.min_rtt.age(now),
+                            interval: self.interval,
+                            in_flight: self.snd_buf.len() as u32,
+                            snd_wnd: self.snd_wnd,
+                        },
+                    );
+                }
             }
         }
 
@@ -763,7 +802,10 @@ impl Kcp {
             }
         }
         let var4 = (self.rx_rttvar.max(0) as u64) << 2;
-        let rto = (self.rx_srtt.max(0) as u64) + var4.max(self.interval as u64);
+        let mut rto = (self.rx_srtt.max(0) as u64) + var4.max(self.interval as u64);
+        if self.delay.is_some() {
+            rto += u64::from(delay::RTO_MARGIN);
+        }
         self.rx_rto = rto.clamp(self.rx_minrto as u64, RTO_MAX as u64) as u32;
     }
 }

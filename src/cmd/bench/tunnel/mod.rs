@@ -523,7 +523,12 @@ pub(super) fn run(a: &BenchTunnelArgs) -> Result<(), RunError> {
     } else {
         vec![user]
     };
-    let mut imps = vec![Impl::ours()?];
+    let mut ours = Impl::ours()?;
+    if a.delaywnd {
+        ours.client.1.push("--delaywnd".into());
+        ours.server.1.push("--delaywnd".into());
+    }
+    let mut imps = vec![ours];
     if a.vs_go {
         imps.push(Impl::go()?);
         if a.mixed {

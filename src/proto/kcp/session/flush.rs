@@ -222,6 +222,17 @@ impl Kcp {
                     }
                 }
             }
+            // With --delaywnd, at most the delay window past snd_una while it is below snd_wnd
+            // (repaired segments included; see `delay`).
+            if let Some(d) = &self.delay {
+                let dwnd = d.get(now);
+                if dwnd < self.snd_wnd {
+                    let capped = self.snd_una.wrapping_add(dwnd);
+                    if sn_diff(capped, end) < 0 {
+                        end = capped;
+                    }
+                }
+            }
             while sn_diff(self.snd_nxt, end) < 0 {
                 let Some(data) = self.snd_queue.pop_front() else {
                     break;
@@ -247,6 +258,9 @@ impl Kcp {
             if !self.snd_queue.is_empty() || sn_diff(self.snd_nxt, end) >= 0 {
                 if let Some(c) = &mut self.inflight {
                     c.on_limited();
+                }
+                if let Some(d) = &mut self.delay {
+                    d.on_limited();
                 }
             }
         }
@@ -392,7 +406,8 @@ impl Kcp {
                 if !self.fits(*len, need, cap) {
                     return if *len > 0 { Step::Full } else { Step::Stuck };
                 }
-                let rx_rto = self.rx_rto;
+                // Karn's backoff (with --delaywnd only; see `delay`).
+                let rx_rto = (self.rx_rto << self.rto_backoff).min(super::RTO_MAX);
                 let nodelay = self.nodelay;
                 let Some(seg) = self.snd_buf.get_mut(idx) else {
                     break;
@@ -519,6 +534,12 @@ impl Kcp {
         // The repairs just sent may let the window count from further on (see `repair`): the
         // caller may queue that much more at once.
         self.ahead = self.window_base(plan.cwnd_eff).wrapping_sub(self.snd_una);
+        if plan.lost > 0 && self.delay.is_some() {
+            if !self.sampled_since_rto {
+                self.rto_backoff = (self.rto_backoff + 1).min(3);
+            }
+            self.sampled_since_rto = false;
+        }
         // 5. Congestion control.
         if !self.nocwnd {
             if plan.change > 0 {

@@ -59,6 +59,12 @@ impl MinRtt {
     pub(super) fn get(&self) -> Option<i32> {
         self.at.map(|_| self.ms)
     }
+
+    /// How long ago the current minimum was taken.
+    pub(super) fn age(&self, now: Instant) -> Duration {
+        self.at
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
+    }
 }
 
 /// Whether the smoothed RTT shows a standing queue: more than a quarter of the path's own delay
