@@ -8,12 +8,13 @@ mod delay;
 mod flush;
 mod inflight;
 mod input;
+mod min_rtt;
 mod repair;
 
 use self::delay::DelayWindow;
 use self::flush::{Plan, Want};
 use self::inflight::InflightCap;
-use self::repair::MinRtt;
+use self::min_rtt::MinRtt;
 use super::reset::PeerReset;
 use super::segment::OVERHEAD;
 use super::{KcpConfig, Ms};
@@ -82,7 +83,8 @@ pub struct Kcp {
     /// How far past `snd_una` the window counted from at the last flush (see `repair`): the
     /// extra room [`Kcp::can_send`] gives.
     ahead: u32,
-    min_rtt: MinRtt,
+    /// The path's own round trip, ms (repair ahead, the delay window).
+    min_rtt: MinRtt<i32>,
     /// [`KcpConfig::short_path_cap`].
     inflight: Option<InflightCap>,
     /// [`KcpConfig::delay_window`].

@@ -35,8 +35,8 @@ pub(super) const FLOOR: u32 = 32;
 const START: u32 = 64;
 /// Added to every RTO while the delay window is on.
 pub(super) const RTO_MARGIN: u32 = 40;
-/// How long the lowest round trip counts (`MinRtt`'s lifetime).
-const REFRESH_AFTER: Duration = Duration::from_secs(10);
+/// How long the lowest round trip counts.
+const REFRESH_AFTER: Duration = super::min_rtt::LIFETIME;
 
 /// Queueing delay tolerated (ms) on a path whose own round trip is `min_rtt` ms.
 pub(super) fn target_ms(min_rtt: i32, interval: u32) -> i32 {
@@ -162,7 +162,7 @@ mod tests {
 
     #[test]
     fn slow_start_then_steps_of_an_eighth_once_per_round_trip() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::origin();
         let mut d = DelayWindow::new(1024);
         assert_eq!(d.get(t0), START);
         // No queue, window-limited: doubles per round trip, not faster.
@@ -197,7 +197,7 @@ mod tests {
 
     #[test]
     fn the_lowest_sample_of_the_round_decides() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::origin();
         let mut d = DelayWindow::new(1024);
         d.on_limited();
         d.on_rtt(ms(t0, 0), at40(40, 64));
@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn never_below_the_floor() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::origin();
         let mut d = DelayWindow::new(1024);
         for i in 0..50 {
             d.on_rtt(ms(t0, 100 * i), at40(200, 64));
@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn halves_for_two_round_trips_before_the_lowest_rtt_expires() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::origin();
         let mut d = DelayWindow::new(64);
         let young = at40(42, 64);
         d.on_rtt(ms(t0, 0), young);

@@ -14,6 +14,8 @@
 
 use std::time::{Duration, Instant};
 
+use super::min_rtt::MinRtt;
+
 /// Segments the cap never goes below.
 pub(super) const FLOOR: u32 = 128;
 /// The data kept outstanding, as time at the delivery rate.
@@ -24,12 +26,10 @@ const SHORT_PATH: Duration = Duration::from_millis(1);
 const SAMPLES: usize = 20;
 /// Length of one delivery-rate sample.
 const SAMPLE_SPAN: Duration = Duration::from_millis(10);
-/// How long the lowest round trip seen counts.
-const MIN_RTT_LIFETIME: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug, Default)]
 pub(super) struct InflightCap {
-    min_rtt: Option<(Duration, Instant)>,
+    min_rtt: MinRtt<Duration>,
     /// Segments acknowledged so far.
     delivered: u64,
     /// The current sample: its start and `delivered` then.
@@ -44,12 +44,7 @@ pub(super) struct InflightCap {
 impl InflightCap {
     /// A round trip timed from our own send time of the acknowledged transmission.
     pub(super) fn on_rtt(&mut self, now: Instant, rtt: Duration) {
-        let keep = self.min_rtt.is_some_and(|(min, at)| {
-            rtt > min && now.saturating_duration_since(at) < MIN_RTT_LIFETIME
-        });
-        if !keep {
-            self.min_rtt = Some((rtt, now));
-        }
+        self.min_rtt.on_sample(now, rtt);
     }
 
     /// `segs` segments were acknowledged for the first time.
@@ -82,7 +77,7 @@ impl InflightCap {
 
     /// Segments allowed outstanding, or `None` (not a short path, or no sample yet).
     pub(super) fn cap(&self) -> Option<u32> {
-        let (min, _) = self.min_rtt?;
+        let min = self.min_rtt.get()?;
         if min >= SHORT_PATH {
             return None;
         }
@@ -119,7 +114,7 @@ mod tests {
 
     #[test]
     fn a_short_path_holds_a_millisecond_of_the_delivery_rate() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::origin();
         let mut c = InflightCap::default();
         assert_eq!(c.cap(), None, "nothing known");
         c.on_rtt(t0, Duration::from_micros(200));
@@ -132,7 +127,7 @@ mod tests {
 
     #[test]
     fn the_floor_and_long_paths() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::origin();
         let mut c = InflightCap::default();
         c.on_rtt(t0, Duration::from_micros(300));
         run(&mut c, t0, 0, 50, 30, true);
@@ -146,7 +141,7 @@ mod tests {
 
     #[test]
     fn only_window_limited_time_counts_and_the_highest_rate_rules() {
-        let t0 = Instant::now();
+        let t0 = crate::test_clock::origin();
         let mut c = InflightCap::default();
         c.on_rtt(t0, Duration::from_micros(100));
         c.tick(t0);
@@ -160,16 +155,5 @@ mod tests {
         assert_eq!(c.cap(), Some(500));
         run(&mut c, t0, 200, 400, 200, true);
         assert_eq!(c.cap(), Some(200));
-    }
-
-    #[test]
-    fn the_lowest_round_trip_expires() {
-        let t0 = Instant::now();
-        let mut c = InflightCap::default();
-        c.on_rtt(t0, Duration::from_micros(100));
-        c.on_rtt(ms(t0, 5000), Duration::from_millis(5));
-        assert_eq!(c.min_rtt.map(|m| m.0), Some(Duration::from_micros(100)));
-        c.on_rtt(ms(t0, 10_001), Duration::from_millis(5));
-        assert_eq!(c.min_rtt.map(|m| m.0), Some(Duration::from_millis(5)));
     }
 }

@@ -22,50 +22,14 @@
 //! Both stand down while a queue shows (the smoothed round trip well above the lowest one seen
 //! lately): there loss means congestion, and more data or duplicates would only feed the queue.
 
-use std::time::{Duration, Instant};
-
 use super::super::sn_diff;
 use super::Kcp;
-
-/// How long the lowest round trip seen stays the path's own delay before a fresh sample
-/// replaces it (a path whose delay rose for good is re-learnt this long after).
-const MIN_RTT_LIFETIME: Duration = Duration::from_secs(10);
 
 /// The window may count from at most this fraction (1/n) of itself past `snd_una`.
 const AHEAD_DIV: u32 = 2;
 
 /// At most this many repairs per flush go out twice.
 pub(super) const DUP_REPAIRS_MAX: usize = 32;
-
-/// The lowest RTT sample of the last [`MIN_RTT_LIFETIME`] (roughly: a newer sample replaces an
-/// expired minimum even when higher).
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct MinRtt {
-    ms: i32,
-    at: Option<Instant>,
-}
-
-impl MinRtt {
-    pub(super) fn on_sample(&mut self, now: Instant, rtt_ms: i32) {
-        let expired = self.at.map_or(true, |t| {
-            now.saturating_duration_since(t) >= MIN_RTT_LIFETIME
-        });
-        if expired || rtt_ms <= self.ms {
-            self.ms = rtt_ms;
-            self.at = Some(now);
-        }
-    }
-
-    pub(super) fn get(&self) -> Option<i32> {
-        self.at.map(|_| self.ms)
-    }
-
-    /// How long ago the current minimum was taken.
-    pub(super) fn age(&self, now: Instant) -> Duration {
-        self.at
-            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
-    }
-}
 
 /// Whether the smoothed RTT shows a standing queue: more than a quarter of the path's own delay
 /// (and more than two flush intervals, which ACK batching alone can add) above the lowest
@@ -108,21 +72,6 @@ impl Kcp {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn min_rtt_keeps_the_lowest_until_it_expires() {
-        let t0 = Instant::now();
-        let mut m = MinRtt::default();
-        assert_eq!(m.get(), None);
-        m.on_sample(t0, 100);
-        m.on_sample(t0 + Duration::from_secs(1), 140);
-        assert_eq!(m.get(), Some(100));
-        m.on_sample(t0 + Duration::from_secs(2), 90);
-        assert_eq!(m.get(), Some(90));
-        // Ten seconds after the minimum was taken, any sample replaces it.
-        m.on_sample(t0 + Duration::from_secs(12), 150);
-        assert_eq!(m.get(), Some(150));
-    }
 
     #[test]
     fn a_queue_shows_only_well_above_the_path_delay() {
