@@ -212,25 +212,19 @@ impl Kcp {
             let base = self.window_base(cwnd);
             self.ahead = base.wrapping_sub(self.snd_una);
             let mut end = base.wrapping_add(cwnd);
-            // On a sub-millisecond path, at most the in-flight cap past snd_una (see `inflight`).
+            // At most past snd_una (repaired segments included): the in-flight cap on a
+            // sub-millisecond path (see `inflight`), the delay window with --delaywnd while it is
+            // below snd_wnd (see `delay`).
             if let Some(c) = &mut self.inflight {
                 c.tick(now);
-                if let Some(cap) = c.cap() {
-                    let capped = self.snd_una.wrapping_add(cap);
-                    if sn_diff(capped, end) < 0 {
-                        end = capped;
-                    }
-                }
             }
-            // With --delaywnd, at most the delay window past snd_una while it is below snd_wnd
-            // (repaired segments included; see `delay`).
-            if let Some(d) = &self.delay {
-                let dwnd = d.get(now);
-                if dwnd < self.snd_wnd {
-                    let capped = self.snd_una.wrapping_add(dwnd);
-                    if sn_diff(capped, end) < 0 {
-                        end = capped;
-                    }
+            let short_path = self.inflight.as_ref().and_then(|c| c.cap());
+            let delay = self.delay.as_ref().map(|d| d.get(now));
+            let delay = delay.filter(|&dwnd| dwnd < self.snd_wnd);
+            if let Some(cap) = short_path.into_iter().chain(delay).min() {
+                let capped = self.snd_una.wrapping_add(cap);
+                if sn_diff(capped, end) < 0 {
+                    end = capped;
                 }
             }
             while sn_diff(self.snd_nxt, end) < 0 {
