@@ -100,6 +100,8 @@ pub enum Liveness {
     Dead(DeadReason),
 }
 
+/// Segments of KCP's room a transfer leaves to whole small messages of other streams.
+const RESERVE_SEGS: usize = 2;
 /// Bytes of decoded session stream handed to smux per step; bounds the decompression buffer.
 const RX_CHUNK: usize = 16 * 1024;
 /// Decompressed bytes buffered for smux at most (one snappy chunk decodes to <= 64 KiB).
@@ -340,6 +342,23 @@ impl Tunnel {
             if !self.smux.may_transmit() {
                 return;
             }
+            // With more than one stream, a transfer leaves the last RESERVE_SEGS segments of
+            // KCP's window to messages that fit whole, so that a request or an answer beside a
+            // window-bound transfer leaves with the next flush instead of a round trip later,
+            // when ACKs open the window again. One stream, or a path whose round trip is shorter
+            // than a flush interval (waiting for the window costs less than a flush there):
+            // frames as large as smux makes them (what KCP cannot take yet waits in `txq`).
+            let (limit, small_only) = if self.smux.num_streams() > 1 && self.kcp.long_path() {
+                let room = self.kcp.send_room();
+                let bulk = room.saturating_sub(RESERVE_SEGS * self.kcp.mss());
+                if bulk >= self.kcp.mss() {
+                    (bulk, false)
+                } else {
+                    (room, true)
+                }
+            } else {
+                (self.max_frame, false)
+            };
             // Big enough for the next frame (control frames need 16 bytes); grows to one full
             // frame while streams have data queued.
             let need = (16 + self.smux.pending_send()).min(self.max_frame);
@@ -347,7 +366,14 @@ impl Tunnel {
                 let grown = need.max(2 * self.frame.len()).min(self.max_frame);
                 self.frame.resize(grown, 0);
             }
-            let Some(n) = self.smux.poll_transmit(now, &mut self.frame) else {
+            let end = limit.min(self.frame.len());
+            let out = &mut self.frame[..end];
+            let polled = if small_only {
+                self.smux.poll_transmit_small(now, out)
+            } else {
+                self.smux.poll_transmit(now, out)
+            };
+            let Some(n) = polled else {
                 return;
             };
             match &mut self.comp {

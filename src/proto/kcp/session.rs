@@ -282,6 +282,33 @@ impl Kcp {
 
     /// Whether [`Kcp::send`] would accept data now.
     pub fn can_send(&self) -> bool {
+        self.wait_snd() < self.send_limit()
+    }
+
+    /// Bytes [`Kcp::send`] would accept now: the room left in the last queued segment and the
+    /// segments [`Kcp::can_send`] still allows.
+    pub fn send_room(&self) -> usize {
+        let free = self.send_limit().saturating_sub(self.wait_snd());
+        if free == 0 {
+            return 0;
+        }
+        let tail = self
+            .snd_queue
+            .back()
+            .map_or(0, |b| self.mss.saturating_sub(b.len()));
+        tail + free * self.mss
+    }
+
+    /// Whether the lowest round trip of the last 10 s is at least a flush interval: waiting for
+    /// the window to open costs more than a flush there.
+    pub fn long_path(&self) -> bool {
+        self.min_rtt
+            .get()
+            .is_some_and(|min| min >= self.interval as i32)
+    }
+
+    /// How many segments `snd_buf` and `snd_queue` may hold together.
+    fn send_limit(&self) -> usize {
         // Under the in-flight cap, data beyond what the cap lets out soon waits with the caller,
         // where a small message of another stream can still pass it.
         let mut wnd = match self.inflight.as_ref().and_then(InflightCap::cap) {
@@ -291,7 +318,7 @@ impl Kcp {
         if let Some(d) = &self.delay {
             wnd = wnd.min(d.current().saturating_add(QUEUE_MARGIN));
         }
-        self.wait_snd() < (wnd + self.ahead) as usize
+        (wnd + self.ahead) as usize
     }
 
     /// Segments in `snd_buf` (numbered, not yet cumulatively acknowledged).

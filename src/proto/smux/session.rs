@@ -675,7 +675,18 @@ impl Session {
     /// hold `8 + max_frame_size` bytes; PSH payloads shrink to fit a smaller `out`, and nothing is
     /// produced when `out` is shorter than 16 bytes. Control frames (SYN, UPD, NOP, refusal FIN) go
     /// first, in request order; then PSH/FIN round-robin over streams.
-    pub fn poll_transmit(&mut self, _now: Instant, out: &mut [u8]) -> Option<usize> {
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
+        self.transmit(now, out, false)
+    }
+
+    /// As [`Session::poll_transmit`], but a PSH frame only from a stream whose whole backlog
+    /// fits in `out` (an interactive message rather than a slice of a bulk transfer); that
+    /// stream goes first, the round-robin order of the others stays. Control frames as usual.
+    pub fn poll_transmit_small(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
+        self.transmit(now, out, true)
+    }
+
+    fn transmit(&mut self, _now: Instant, out: &mut [u8], whole_only: bool) -> Option<usize> {
         if self.dead.is_some() || out.len() < HEADER_LEN + UPD_LEN {
             return None;
         }
@@ -728,7 +739,20 @@ impl Session {
             return Some(HEADER_LEN + usize::from(length));
         }
         let frame_cap = usize::from(self.cfg.max_frame_size).min(out.len() - HEADER_LEN);
-        while let Some(sid) = self.ready.pop_front() {
+        loop {
+            let next = if whole_only {
+                let streams = &self.streams;
+                let cap = frame_cap;
+                self.ready
+                    .iter()
+                    .position(|id| streams.get(id).is_some_and(|s| s.sendable_whole(cap, v2)))
+                    .and_then(|i| self.ready.remove(i))
+            } else {
+                self.ready.pop_front()
+            };
+            let Some(sid) = next else {
+                break;
+            };
             let Some(s) = self.streams.get_mut(&sid) else {
                 continue;
             };

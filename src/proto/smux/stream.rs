@@ -104,6 +104,15 @@ impl Stream {
         self.fin_queued && !self.fin_sent
     }
 
+    /// Whether everything this stream has to send (its data, or its FIN) goes in one frame of
+    /// `cap` payload bytes now.
+    pub fn sendable_whole(&self, cap: usize, v2: bool) -> bool {
+        if !self.sbuf.is_empty() {
+            return self.sbuf.len() <= cap && (!v2 || self.window_room() >= self.sbuf.len());
+        }
+        self.fin_queued && !self.fin_sent
+    }
+
     /// Closed here: v2 data the peer's window holds back is dropped and the FIN goes out (Go smux's
     /// Close likewise abandons writes blocked on the window). Waiting instead could deadlock: a
     /// peer that closed too sends no more UPDs.

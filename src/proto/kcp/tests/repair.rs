@@ -85,3 +85,31 @@ fn a_queue_on_the_path_stands_repair_ahead_down() {
     assert_eq!(sent.len(), 6, "1 and 4..8, once each: {sent:?}");
     assert!(!k.can_send(), "and the window waits for snd_una");
 }
+
+#[test]
+fn send_room_is_what_send_takes() {
+    let t0 = crate::test_clock::origin();
+    let mut k = sender(true, t0);
+    assert_eq!(k.send_room(), 8 * MSS);
+    assert_eq!(k.send(&[1u8; 100]), 100);
+    assert_eq!(
+        k.send_room(),
+        8 * MSS - 100,
+        "the short last segment is topped up first"
+    );
+    assert!(!k.long_path(), "no round trip measured yet");
+    assert_eq!(k.send(&[1u8; 7 * MSS]), 7 * MSS);
+    assert_eq!(k.send_room(), 0);
+    drain(&mut k, t0);
+    // 1 and 2 acknowledged after 100 ms, 0 repaired: the window counts from 3.
+    k.handle_packet(at(t0, 100), &acks(&[(1, 0), (2, 0)], 0, 128), false)
+        .unwrap();
+    drain(&mut k, at(t0, 100));
+    assert!(
+        k.long_path(),
+        "a 100 ms round trip is longer than the 10 ms interval"
+    );
+    assert_eq!(k.send_room(), 3 * MSS);
+    assert_eq!(k.send(&[1u8; 16 * MSS]), 3 * MSS);
+    assert_eq!(k.send_room(), 0);
+}

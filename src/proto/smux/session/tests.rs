@@ -223,3 +223,34 @@ fn no_timeout_while_paused_by_budget() {
     assert!(s.wants_input());
     assert_eq!(s.handle_input(t0, &input[21..]).unwrap(), 8);
 }
+
+#[test]
+fn small_frames_pass_a_bulk_backlog() {
+    let now = crate::test_clock::origin();
+    let mut s = Session::new(cfg(Some(Version::V1)), true, now);
+    let bulk = s.open().unwrap();
+    let chat = s.open().unwrap();
+    drain(&mut s, now); // the SYNs
+    s.write(bulk, &[1u8; 5000]).unwrap();
+    s.write(chat, &[2u8; 64]).unwrap();
+    let mut out = [0u8; 200];
+    // Only the stream whose whole backlog fits goes; the bulk stream keeps its place.
+    let n = s.poll_transmit_small(now, &mut out).unwrap();
+    assert_eq!(n, 8 + 64);
+    assert_eq!(&out[..8], &[1, 2, 64, 0, 5, 0, 0, 0]);
+    assert_eq!(
+        s.poll_transmit_small(now, &mut out),
+        None,
+        "nothing else fits whole"
+    );
+    let n = s.poll_transmit(now, &mut out).unwrap();
+    assert_eq!(
+        (n, out[4]),
+        (200, 3),
+        "then the bulk stream, cut to the buffer"
+    );
+    // A FIN fits whole too.
+    s.close(chat);
+    let n = s.poll_transmit_small(now, &mut out).unwrap();
+    assert_eq!((n, out[1], out[4]), (8, 1, 5));
+}
