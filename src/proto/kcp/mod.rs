@@ -9,8 +9,8 @@
 //! Invariants: `snd_buf` holds exactly the segments numbered `snd_una..snd_nxt`, in order, so an
 //! ACK finds its segment at index `sn - snd_una`; `snd_queue + snd_buf` never exceeds `snd_wnd`
 //! segments (`send` refuses beyond that); received data is kept only for
-//! `[rcv_nxt, rcv_nxt + rcv_wnd)` in a ring indexed by `sn - rcv_nxt`, and the in-order queue holds
-//! at most `rcv_wnd` segments. Segment buffers come from a free list and return to it, so the
+//! `[rcv_nxt, rcv_nxt + rcv_wnd * 3 / 2)` in a ring indexed by `sn - rcv_nxt` (half a window more
+//! than kcp-go: see `session/buffers.rs`), and the in-order queue holds at most `rcv_wnd` segments. Segment buffers come from a free list and return to it, so the
 //! steady state allocates nothing. No byte string given to [`Kcp::handle_packet`] can panic it.
 //!
 //! Cost: una processing pops from the front, an ACK finds its segment by offset, duplicate ACKs

@@ -89,9 +89,15 @@ impl Kcp {
     }
 
     /// The receive ring (`rcv_wnd` slots), allocated on the first segment after a release.
+    /// Sequence numbers past `rcv_nxt` held (see [`rcv_span`]).
+    pub(super) fn rcv_span(&self) -> usize {
+        rcv_span(self.rcv_wnd)
+    }
+
     pub(super) fn ring(&mut self) -> &mut [Option<Vec<u8>>] {
         if self.rcv_ring.is_empty() {
-            self.rcv_ring.resize_with(self.rcv_wnd as usize, || None);
+            let span = self.rcv_span();
+            self.rcv_ring.resize_with(span, || None);
             self.rcv_head = 0;
         }
         &mut self.rcv_ring
@@ -107,7 +113,7 @@ impl Kcp {
         }
         let old_len = self.rcv_ring.len();
         let mut ring: Vec<Option<Vec<u8>>> = Vec::new();
-        ring.resize_with(wnd as usize, || None);
+        ring.resize_with(rcv_span(wnd), || None);
         for off in 0..old_len {
             let idx = (self.rcv_head + off) % old_len;
             if let Some(b) = self.rcv_ring[idx].take() {
@@ -123,4 +129,11 @@ impl Kcp {
         self.rcv_wnd = wnd;
         self.move_ready();
     }
+}
+
+/// Out-of-order segments are held up to half a window beyond the advertised one: a sender that
+/// counts its window past repaired segments (see `repair`) may send that far before the repair
+/// arrives, and the receiver then need not drop them. A window of 0 holds nothing.
+pub(super) fn rcv_span(wnd: u32) -> usize {
+    wnd as usize + wnd as usize / 2
 }

@@ -301,7 +301,8 @@ impl Kcp {
     /// Handles one PUSH; returns whether it was a repeat (duplicate or outside the window).
     fn on_push(&mut self, h: &Header, data: &[u8]) -> bool {
         let off = sn_diff(h.sn, self.rcv_nxt);
-        if sn_diff(h.sn, self.rcv_nxt.wrapping_add(self.rcv_wnd)) >= 0 {
+        let span = self.rcv_span();
+        if off >= span as i32 {
             return true;
         }
         // Pending ACKs are bounded; a dropped ACK only costs a retransmission.
@@ -311,7 +312,7 @@ impl Kcp {
         if off < 0 {
             return true;
         }
-        let len = self.rcv_wnd as usize;
+        let len = span;
         if len == 0 {
             return true;
         }

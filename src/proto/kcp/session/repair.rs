@@ -12,9 +12,10 @@
 //! * The window counts from the first segment the receiver may still lack when the next new
 //!   segment reaches it, not from `snd_una`. Segments already acknowledged, and segments
 //!   retransmitted (their repair leaves before any new segment, so it arrives first on a path
-//!   that keeps order), are skipped, up to half a window past `snd_una`. The receiver accepts
-//!   exactly what it accepted before (`sn < rcv_nxt + rcv_wnd`, kcp-go's rule too); should a
-//!   repair be lost again, what it then drops is sent again like any loss.
+//!   that keeps order), are skipped, up to half a window past `snd_una`. A kcp-go receiver
+//!   accepts what it always did (`sn < rcv_nxt + rcv_wnd`); should a repair be lost again, what
+//!   it then drops is sent again like any loss. Ours holds half a window more (see
+//!   `buffers::rcv_span`), so that bet costs nothing between two of ours.
 //! * A retransmission after a loss report (fast or early retransmit) goes out twice, in
 //!   separate datagrams: at 10 % random loss the repair is then lost 1 % of the time instead of
 //!   10 %, which is what makes skipping repaired segments safe.

@@ -284,12 +284,13 @@ fn wask_is_answered_with_wins_and_full_queue_reopens_with_wins() {
     assert_eq!(s.len(), 1);
     assert_eq!((s[0].0.cmd, s[0].0.wnd), (CMD_WINS, 4));
     // Fill the receive queue (4 segments); sn 4 waits in the ring (the window is relative to
-    // rcv_nxt); sn 8 is beyond the window: dropped without ACK.
+    // rcv_nxt); sn 10 is beyond the window and the half window held past it (4 + 4 + 2):
+    // dropped without ACK.
     for sn in 0..5 {
         k.handle_packet(at(t0, 41), &push_seg(sn, 1, 0, b"ab"), false)
             .unwrap();
     }
-    k.handle_packet(at(t0, 41), &push_seg(8, 1, 0, b"zz"), false)
+    k.handle_packet(at(t0, 41), &push_seg(10, 1, 0, b"zz"), false)
         .unwrap();
     assert_eq!(k.readable(), 8);
     assert_eq!(k.stats().repeat_segs, 1);

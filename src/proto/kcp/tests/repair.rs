@@ -113,3 +113,32 @@ fn send_room_is_what_send_takes() {
     assert_eq!(k.send(&[1u8; 16 * MSS]), 3 * MSS);
     assert_eq!(k.send_room(), 0);
 }
+
+#[test]
+fn the_receiver_holds_half_a_window_past_its_own() {
+    let t0 = crate::test_clock::origin();
+    let mut c = cfg("fast3", (0, 0, 0, 0), 200);
+    c.rcv_wnd = 8;
+    let mut k = Kcp::new(CONV, &c, t0);
+    // 0 is missing; 1..=11 reach past the 8-segment window (a sender counting past its repair
+    // of 0); 12 is beyond the half window held past it.
+    for sn in 1..=12 {
+        k.handle_packet(t0, &push_seg(sn, 1, 0, b"ab"), false)
+            .unwrap();
+    }
+    assert_eq!(k.stats().repeat_segs, 1, "only sn 12 is dropped");
+    let acked: Vec<u32> = segs(&drain(&mut k, at(t0, 10)))
+        .iter()
+        .filter(|s| s.0.cmd == CMD_ACK)
+        .map(|s| s.0.sn)
+        .collect();
+    assert_eq!(acked, (1..=11).collect::<Vec<_>>());
+    // The repair of 0 arrives: 0..=7 fill the receive queue, 8..=11 wait in order behind it.
+    k.handle_packet(at(t0, 20), &push_seg(0, 1, 0, b"ab"), false)
+        .unwrap();
+    assert_eq!(k.readable(), 16);
+    let mut out = [0u8; 64];
+    assert_eq!(k.recv(&mut out), 16);
+    assert_eq!(k.readable(), 8, "then the held four");
+    assert_eq!(k.recv(&mut out), 8);
+}
