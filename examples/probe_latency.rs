@@ -23,6 +23,7 @@ fn main() {
         if !row.name.contains(&filter) {
             continue;
         }
+        let (mut over2, mut over25, mut all) = (0, 0, 0);
         for k in 0..seeds {
             let mut s = row.clone();
             s.seed += 1000 * k;
@@ -30,12 +31,25 @@ fn main() {
             s.server.kcp.delay_window = delay_window;
             let t0 = Instant::now();
             match sim::run_probe(&s, t0) {
-                Ok(r) => println!("{}   ({:.1} s CPU)", r.row(), t0.elapsed().as_secs_f64()),
+                Ok(r) => {
+                    println!("{}   ({:.1} s CPU)", r.row(), t0.elapsed().as_secs_f64());
+                    over2 += r.rtts.iter().filter(|&&d| d > r.path_rtt * 2).count();
+                    let limit = r.path_rtt.mul_f64(2.5);
+                    over25 += r.rtts.iter().filter(|&&d| d > limit).count();
+                    all += r.rtts.len();
+                }
                 Err(e) => {
                     failed += 1;
                     println!("{:<40} FAILED: {e}", s.name);
                 }
             }
+        }
+        if seeds > 1 {
+            println!(
+                "{:<40} over {seeds} seeds: {over2} of {all} probes over 2 round trips, \
+                 {over25} over 2.5",
+                row.name
+            );
         }
     }
     if failed > 0 {

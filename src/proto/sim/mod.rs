@@ -709,17 +709,25 @@ pub fn long_path_grid(bytes_each_way: u64) -> Vec<Scenario> {
 
 /// Interactive probes on long paths with the tunnel settings of [`long_path_grid`]: idle at
 /// 40 ms with 2 % loss and at 100 ms with 10 % loss each way (`probes` requests each, 20 ms
-/// apart), and while a bulk download shares the session through a 100 Mbit/s bottleneck with a
-/// 1 MB drop-tail queue, at 40 ms clean and at 100 ms with 10 % loss (`probes / 8` requests: the
+/// apart); while a bulk download shares the session through a 100 Mbit/s bottleneck with a 1 MB
+/// drop-tail queue, at 40 ms clean and at 100 ms with 10 % loss; and beside a bulk download, then
+/// a bulk upload, at 100 ms with 10 % loss and no bottleneck (`probes / 8` requests each: the
 /// bulk transfer makes those runs far more work).
 pub fn probe_grid(probes: usize) -> Vec<ProbeScenario> {
-    // (round trip, loss each way, bulk download beside the probes, 100 Mbit/1 MB bottleneck)
-    let rows: [(u64, f64, bool, bool); 5] = [
-        (40, 0.02, false, false),
-        (100, 0.10, false, false),
-        (40, 0.0, true, true),
-        (100, 0.10, true, true),
-        (100, 0.10, true, false),
+    #[derive(Clone, Copy, PartialEq)]
+    enum Bulk {
+        None,
+        Down,
+        Up,
+    }
+    // (round trip, loss each way, bulk transfer beside the probes, 100 Mbit/1 MB bottleneck)
+    let rows: [(u64, f64, Bulk, bool); 6] = [
+        (40, 0.02, Bulk::None, false),
+        (100, 0.10, Bulk::None, false),
+        (40, 0.0, Bulk::Down, true),
+        (100, 0.10, Bulk::Down, true),
+        (100, 0.10, Bulk::Down, false),
+        (100, 0.10, Bulk::Up, false),
     ];
     let lp = long_path_grid(0);
     rows.iter()
@@ -731,18 +739,24 @@ pub fn probe_grid(probes: usize) -> Vec<ProbeScenario> {
                     "{rtt_ms:>3} ms rtt loss {:>2}% {}",
                     (loss * 100.0).round(),
                     match (bulk, bottleneck) {
-                        (false, _) => "idle",
-                        (true, false) => "bulk",
-                        (true, true) => "bulk via 100 Mbit/1 MB",
+                        (Bulk::None, _) => "idle",
+                        (Bulk::Down, false) => "bulk",
+                        (Bulk::Up, false) => "bulk upload",
+                        (_, true) => "bulk via 100 Mbit/1 MB",
                     }
                 ),
                 client: lp[0].client.clone(),
                 server: lp[0].server.clone(),
                 up: link.clone(),
                 down: link,
-                probes: if bulk { (probes / 8).max(1) } else { probes },
+                probes: if bulk == Bulk::None {
+                    probes
+                } else {
+                    (probes / 8).max(1)
+                },
                 gap: Duration::from_millis(20),
-                bulk_down: bulk,
+                bulk_down: bulk == Bulk::Down,
+                bulk_up: bulk == Bulk::Up,
                 seed: 0x6b63_7074_756e_2000 + i as u64,
             }
         })

@@ -26,6 +26,8 @@ pub struct ProbeScenario {
     pub gap: Duration,
     /// A bulk download (server → client) runs on another stream of the same session meanwhile.
     pub bulk_down: bool,
+    /// A bulk upload (client → server) runs on that stream instead (or as well).
+    pub bulk_up: bool,
     pub seed: u64,
 }
 
@@ -89,7 +91,7 @@ pub fn run_probe(s: &ProbeScenario, t0: Instant) -> Result<ProbeReport, SimError
     let mut down = Link::new(s.down.clone(), rng.fork());
     let open = |t: &mut Tunnel| t.open().map_err(|e| SimError::Setup(format!("open: {e}")));
     let probe_id = open(&mut client)?;
-    let bulk_id = if s.bulk_down {
+    let bulk_id = if s.bulk_down || s.bulk_up {
         Some(open(&mut client)?)
     } else {
         None
@@ -163,6 +165,14 @@ pub fn run_probe(s: &ProbeScenario, t0: Instant) -> Result<ProbeReport, SimError
                     }
                     moved = true;
                 }
+                if s.bulk_up {
+                    while let Ok(n) = client.write(id, &bulk_chunk) {
+                        if n == 0 {
+                            break;
+                        }
+                        moved = true;
+                    }
+                }
             }
             // Server: accept, echo the probe stream, keep the bulk stream's buffer full.
             while let Some(id) = server.accept() {
@@ -192,6 +202,14 @@ pub fn run_probe(s: &ProbeScenario, t0: Instant) -> Result<ProbeReport, SimError
                 }
             }
             if let Some(id) = server_bulk {
+                while let Ok(n) = server.read(now, id, &mut scratch) {
+                    if n == 0 {
+                        break;
+                    }
+                    moved = true;
+                }
+            }
+            if let Some(id) = server_bulk.filter(|_| s.bulk_down) {
                 while let Ok(n) = server.write(id, &bulk_chunk) {
                     if n == 0 {
                         break;
