@@ -33,9 +33,8 @@ fn main() {
             match sim::run_probe(&s, t0) {
                 Ok(r) => {
                     println!("{}   ({:.1} s CPU)", r.row(), t0.elapsed().as_secs_f64());
-                    over2 += r.rtts.iter().filter(|&&d| d > r.path_rtt * 2).count();
-                    let limit = r.path_rtt.mul_f64(2.5);
-                    over25 += r.rtts.iter().filter(|&&d| d > limit).count();
+                    over2 += r.over(2.0);
+                    over25 += r.over(2.5);
                     all += r.rtts.len();
                 }
                 Err(e) => {

@@ -146,8 +146,7 @@ fn a_transfer_leaves_room_for_small_messages_beside_it() {
         s.seed += 1000 * k;
         let r = sim::run_probe(&s, Instant::now()).unwrap_or_else(|e| panic!("{}: {e}", s.name));
         println!("seed {k}: {}", r.row());
-        let limit = r.path_rtt.mul_f64(2.5);
-        slow += r.rtts.iter().filter(|&&d| d > limit).count();
+        slow += r.over(2.5);
         all += r.rtts.len();
     }
     println!("{slow} of {all} probes over 2.5 round trips");

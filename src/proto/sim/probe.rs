@@ -53,6 +53,12 @@ impl ProbeReport {
         self.rtts[rank - 1]
     }
 
+    /// How many probes took longer than `times` × the path's round trip.
+    pub fn over(&self, times: f64) -> usize {
+        let limit = self.path_rtt.mul_f64(times);
+        self.rtts.len() - self.rtts.partition_point(|&d| d <= limit)
+    }
+
     /// One aligned row: p50, p90, p99 and max in ms, and p99 as a multiple of the path's RTT.
     pub fn row(&self) -> String {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
