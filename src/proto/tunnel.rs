@@ -101,7 +101,7 @@ pub enum Liveness {
 }
 
 /// Segments of KCP's room a transfer leaves to whole small messages of other streams.
-const RESERVE_SEGS: usize = 2;
+const RESERVE_SEGS: usize = crate::proto::kcp::SMALL_ROOM as usize;
 /// Bytes of decoded session stream handed to smux per step; bounds the decompression buffer.
 const RX_CHUNK: usize = 16 * 1024;
 /// Decompressed bytes buffered for smux at most (one snappy chunk decodes to <= 64 KiB).
@@ -350,7 +350,10 @@ impl Tunnel {
             // frames as large as smux makes them (what KCP cannot take yet waits in `txq`).
             let (limit, small_only) = if self.smux.num_streams() > 1 && self.kcp.long_path() {
                 let room = self.kcp.send_room();
-                let bulk = room.saturating_sub(RESERVE_SEGS * self.kcp.mss());
+                let bulk = self
+                    .kcp
+                    .window_room()
+                    .saturating_sub(RESERVE_SEGS * self.kcp.mss());
                 if bulk >= self.kcp.mss() {
                     (bulk, false)
                 } else {

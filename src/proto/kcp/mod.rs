@@ -32,7 +32,7 @@ mod session;
 mod tests;
 
 pub use segment::{Header, CMD_ACK, CMD_PUSH, CMD_WASK, CMD_WINS, OVERHEAD};
-pub use session::Kcp;
+pub use session::{Kcp, SMALL_ROOM};
 
 /// KCP tuning, one session's worth (SPEC §4.2, §4.3).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -30,6 +30,9 @@ const PROBE_INIT: u32 = 500;
 const PROBE_LIMIT: u32 = 120_000;
 /// Unsent segments [`Kcp::can_send`] accepts beyond the in-flight cap.
 const QUEUE_MARGIN: u32 = 16;
+/// Segments of the send window a transfer beside other streams leaves free for their small
+/// messages (`tunnel`'s reserve; see [`Kcp::window_room`]).
+pub const SMALL_ROOM: u32 = 2;
 /// Per-segment RTO is kept below this so that wrapping time comparisons stay meaningful.
 const SEG_RTO_CAP: u32 = 0x3FFF_FFFF;
 
@@ -297,6 +300,30 @@ impl Kcp {
             .back()
             .map_or(0, |b| self.mss.saturating_sub(b.len()));
         tail + free * self.mss
+    }
+
+    /// Like [`Kcp::send_room`], but without what [`Kcp::can_send`] accepts beyond the delay
+    /// window: what that window lets out now. A transfer that takes at most this less
+    /// [`SMALL_ROOM`] segments leaves those free in the window itself, so a request or an answer
+    /// of another stream leaves with the next flush. Queued behind the transfer it would wait
+    /// 1/window of a round trip per segment ahead of it, and a whole round trip while the window
+    /// is full (slow start on a long path sends the window at once).
+    pub fn window_room(&self) -> usize {
+        match &self.delay {
+            Some(d) => {
+                let limit = (self.snd_wnd.min(d.current()) + self.ahead) as usize;
+                let free = limit.min(self.send_limit()).saturating_sub(self.wait_snd());
+                if free == 0 {
+                    return 0;
+                }
+                let tail = self
+                    .snd_queue
+                    .back()
+                    .map_or(0, |b| self.mss.saturating_sub(b.len()));
+                tail + free * self.mss
+            }
+            None => self.send_room(),
+        }
     }
 
     /// Whether the lowest round trip of the last 10 s is at least a flush interval: waiting for

@@ -7,14 +7,31 @@
 //! full queue drops datagrams by the thousand). Loss-based congestion control would fix the queue
 //! but collapse on random loss, which is why people use kcptun in the first place.
 //!
-//! This window follows the delay instead, in the LEDBAT/Vegas family. The path's own round trip is
-//! the lowest sample of the last 10 s; the queue is the lowest sample of the last round trip above
-//! it. Once per round trip the window shrinks by 1/8 while the queue exceeds its target (a quarter
-//! of the path's round trip, at least one flush interval) and grows by 1/8 while it does not and
-//! the window held the sender back. It starts at [`START`] segments and doubles per round trip
-//! until a queue first shows, then halves once (slow start). Every 10 s it halves for two round
-//! trips so that a standing queue drains and the path's round trip is measured afresh. Random
-//! loss moves none of this.
+//! This window follows the delay instead, in the FAST/Vegas family. The queue is the lowest RTT
+//! sample of a round above the path's own round trip, less what the peer's data segments show
+//! of a queue on the way back (where our ACKs wait behind them: not ours to drain). A round is
+//! the samples of segments sent after the last adjustment (older ones show the window before it),
+//! [`ROUND_SAMPLES`] of them or a quarter of a round trip. At the end of a round:
+//!
+//! * the window that keeps just the target queued (a quarter of the path's round trip, at least
+//!   one flush interval) is what was in flight × (path + target) / (path + queue);
+//! * past the target (and a dead band of a quarter of it, at least 2 ms: two senders whose
+//!   measures of the path differ by a millisecond do not starve each other), the window goes half
+//!   way there; below it, it grows half way there, at most 1/8, and by 1/8 while no queue shows;
+//! * slow start: from [`START`] it grows by half per round while the queue stays under half the
+//!   target, up to that window above it, and ends at that window once the queue passes the
+//!   target. Growing by half, not doubling, keeps the overshoot a bottleneck sees at half its
+//!   round trip of queue at most, since a round sees the window it measures;
+//! * only a window that held the sender back moves: the application, not the window, set what an
+//!   idle or slow sender had in flight.
+//!
+//! The path's own round trip is the lowest sample since it was last measured. A sender that has
+//! kept a queue for 10 s without a sample of the path drains it: the window ramps down over a
+//! round trip to what the path holds without a queue less an eighth, holds there for another,
+//! and the lowest sample of the drain (less the way back's queue) is the path's round trip from
+//! then on. A sender that kept no queue keeps what it measured: while the peer's transfer queues
+//! up on the way back its samples would only make the path look longer. Random loss moves none
+//! of this.
 //!
 //! Two timer changes come with it, both about a queue that moves: RTOs get [`RTO_MARGIN`] more
 //! (a flush puts a burst into the queue and its newest segments come back 10–30 ms after srtt),
@@ -22,20 +39,25 @@
 //! (Karn), since every ACK is then of an older copy and the estimate could never learn that the
 //! round trip outgrew it.
 //!
-//! It costs a little where no queue builds (start-up, both directions loaded at once, RTOs under
-//! heavy random loss), hence a flag. Measured on this project's machine (`kcptun bench tunnel`,
-//! 40 ms behind 100 Mbit/s with a 1 MB queue): goodput 8.73 / 7.34 vs 6.98 / 6.61 MB/s, loaded RTT
-//! p50 57 vs 296 ms, p99 120 vs 678 ms; clean 40 ms −3 %, 100 ms with 10 % loss −7.5 %.
+//! It costs goodput where no queue builds (slow start is slower than the full window at once),
+//! hence a flag. Measured on this project's machine: `kcptun bench tunnel --path
+//! delay=20ms,rate=100mbit,queue=1mb`, goodput 8.96 / 8.60 vs 7.33 / 6.86 MB/s, loaded RTT p50 57
+//! vs 295 ms, p99 60 vs 422 ms (see README for the other paths).
 
 use std::time::{Duration, Instant};
 
+use super::super::sn_diff;
+use super::min_rtt::MinRtt;
+
 /// The window never goes below this many segments.
 pub(super) const FLOOR: u32 = 32;
+/// A round ends after this many samples (or a quarter of a round trip after its first).
+const ROUND_SAMPLES: u32 = 8;
 /// The window a session starts with.
 const START: u32 = 64;
 /// Added to every RTO while the delay window is on.
 pub(super) const RTO_MARGIN: u32 = 40;
-/// How long the lowest round trip counts.
+/// How long a sender keeps a queue before it drains it to measure the path afresh.
 const REFRESH_AFTER: Duration = super::min_rtt::LIFETIME;
 
 /// Queueing delay tolerated (ms) on a path whose own round trip is `min_rtt` ms.
@@ -48,199 +70,266 @@ pub(super) fn target_ms(min_rtt: i32, interval: u32) -> i32 {
 pub(super) struct Sample {
     pub(super) rtt: i32,
     pub(super) srtt: i32,
-    pub(super) min_rtt: i32,
-    /// How long ago the lowest round trip was taken.
-    pub(super) min_age: Duration,
     pub(super) interval: u32,
     pub(super) in_flight: u32,
     pub(super) snd_wnd: u32,
+    /// The segment the sample is of.
+    pub(super) sn: u32,
+    pub(super) snd_nxt: u32,
+}
+
+/// How late the peer's data segments arrive by its own clock: the queue on the way back, where
+/// our ACKs wait behind the peer's transfer.
+#[derive(Clone, Debug, Default)]
+struct WayBack {
+    /// The first lateness seen (the two clocks' offset); the others are relative to it.
+    base: Option<i32>,
+    /// The lowest of the last 10 s: the way back without a queue.
+    min: MinRtt<i32>,
+    last: Option<i32>,
+    /// The lowest since the last adjustment.
+    round_min: Option<i32>,
+}
+
+impl WayBack {
+    fn on_late(&mut self, now: Instant, late: i32) {
+        let late = late.wrapping_sub(*self.base.get_or_insert(late));
+        self.min.on_sample(now, late);
+        self.last = Some(late);
+        self.round_min = Some(self.round_min.map_or(late, |m| m.min(late)));
+    }
+
+    /// The queue the latest data segment showed (ms).
+    fn latest(&self) -> i32 {
+        match (self.last, self.min.get()) {
+            (Some(l), Some(m)) => (l - m).max(0),
+            _ => 0,
+        }
+    }
+
+    /// The least queue of the round (ms); starts the next round.
+    fn take_round(&mut self) -> i32 {
+        match (self.round_min.take(), self.min.get()) {
+            (Some(l), Some(m)) => (l - m).max(0),
+            _ => 0,
+        }
+    }
+}
+
+/// The samples of segments sent after the last adjustment.
+#[derive(Clone, Debug, Default)]
+struct Round {
+    /// `snd_nxt` at the last adjustment, past the segments it added (they go out at once, the
+    /// first of them ahead of the queue they make).
+    mark: Option<u32>,
+    /// The first sample.
+    from: Option<Instant>,
+    samples: u32,
+    /// The lowest sample (ms).
+    min: Option<i32>,
+    /// The most in flight after a flush (segments).
+    flight: u32,
+    /// The window held data back.
+    limited: bool,
+}
+
+impl Round {
+    fn restart(&mut self, mark: u32) {
+        *self = Round {
+            mark: Some(mark),
+            ..Round::default()
+        };
+    }
+}
+
+/// Draining the queue to measure the path afresh.
+#[derive(Clone, Copy, Debug)]
+struct Drain {
+    until: Instant,
+    /// The ramp down, then the hold.
+    half: Duration,
+    /// The window it holds.
+    wnd: u32,
 }
 
 #[derive(Clone, Debug)]
 pub(super) struct DelayWindow {
     /// Segments allowed in flight.
     wnd: u32,
-    /// No adjustment before this (one per round trip).
-    next_adjust: Option<Instant>,
-    /// The window held data back since the last adjustment.
-    limited: bool,
-    /// Halved until then, to drain the queue and re-measure the path.
-    drain_until: Option<Instant>,
-    /// The lowest RTT sample since the last adjustment (ms).
-    round_min: Option<i32>,
-    /// No queue seen yet: the window doubles per round trip.
+    /// No queue past the target seen yet: the window grows by half per round.
     starting: bool,
+    round: Round,
+    back: WayBack,
+    /// The path's own round trip (ms).
+    path: Option<i32>,
+    /// How long the sender has kept a queue since it last saw the path's own round trip.
+    queued_for: Duration,
+    last_sample: Option<Instant>,
+    drain: Option<Drain>,
+    /// No adjustment before this (the drain's samples are not back yet).
+    hold_until: Option<Instant>,
+    /// The lowest sample since the drain began, the way back's queue taken off (ms).
+    remeasure: Option<i32>,
 }
 
 impl DelayWindow {
     pub(super) fn new(snd_wnd: u32) -> Self {
         DelayWindow {
             wnd: START.min(snd_wnd.max(FLOOR)),
-            next_adjust: None,
-            limited: false,
-            drain_until: None,
-            round_min: None,
             starting: true,
+            round: Round::default(),
+            back: WayBack::default(),
+            path: None,
+            queued_for: Duration::ZERO,
+            last_sample: None,
+            drain: None,
+            hold_until: None,
+            remeasure: None,
         }
     }
 
     /// The window now (segments).
     pub(super) fn get(&self, now: Instant) -> u32 {
-        match self.drain_until {
-            Some(t) if now < t => (self.wnd / 2).max(FLOOR),
+        match self.drain {
+            // Down to the drain's window over its first half, not at once: sending goes on
+            // (slower) meanwhile, so a small message behind the transfer does not wait for the
+            // whole surplus to be acknowledged.
+            Some(d) if now < d.until => {
+                let half = d.half.as_millis().max(1) as u64;
+                let left = d.until.saturating_duration_since(now).as_millis() as u64;
+                let ramp = left.saturating_sub(half).min(half);
+                let surplus = u64::from(self.wnd.saturating_sub(d.wnd));
+                d.wnd + (surplus * ramp / half) as u32
+            }
             _ => self.wnd,
         }
     }
 
-    /// The window, not halved while draining.
+    /// The window, not lowered while draining.
     pub(super) fn current(&self) -> u32 {
         self.wnd
     }
 
     /// A flush found more data than the window let out.
     pub(super) fn on_limited(&mut self) {
-        self.limited = true;
+        self.round.limited = true;
+    }
+
+    /// After a flush with `in_flight` segments out.
+    pub(super) fn on_flush(&mut self, in_flight: u32) {
+        self.round.flight = self.round.flight.max(in_flight);
+    }
+
+    /// A data segment from the peer (not FEC-recovered) arrived `late` ms after its send time by
+    /// the peer's clock (the clocks' offset included).
+    pub(super) fn on_peer_send(&mut self, now: Instant, late: i32) {
+        self.back.on_late(now, late);
     }
 
     /// After a valid round-trip sample.
     pub(super) fn on_rtt(&mut self, now: Instant, s: Sample) {
         let round = Duration::from_millis(s.srtt.max(1) as u64);
-        if s.min_age >= REFRESH_AFTER.saturating_sub(round.min(REFRESH_AFTER / 2))
-            && self.drain_until.map_or(true, |t| now >= t + round)
+        let path = self.update_path(now, &s);
+        if self.queued_for >= REFRESH_AFTER.saturating_sub(round.min(REFRESH_AFTER / 2))
+            && self.drain.map_or(true, |d| now >= d.until + round)
         {
-            self.drain_until = Some(now + round + round);
-        }
-        self.round_min = Some(self.round_min.map_or(s.rtt, |m| m.min(s.rtt)));
-        if self.next_adjust.is_some_and(|t| now < t) {
+            self.start_drain(now, round, path, &s);
             return;
         }
-        let ceiling = s.snd_wnd.max(FLOOR);
-        let seen = self.round_min.take().unwrap_or(s.rtt);
-        if seen - s.min_rtt > target_ms(s.min_rtt, s.interval) {
-            let base = self.wnd.min(s.in_flight.max(FLOOR));
-            self.wnd = if self.starting {
-                base / 2
-            } else {
-                base - base / 8
-            }
-            .max(FLOOR);
-            self.starting = false;
-        } else if self.limited {
-            let step = if self.starting {
-                self.wnd
-            } else {
-                (self.wnd / 8).max(1)
-            };
-            self.wnd = self.wnd.saturating_add(step);
+        if self.hold_until.is_some_and(|t| now < t) {
+            return;
         }
-        self.wnd = self.wnd.min(ceiling);
-        self.limited = false;
-        self.next_adjust = Some(now + round);
+        if self.round.mark.is_some_and(|m| sn_diff(s.sn, m) < 0) {
+            return;
+        }
+        let r = &mut self.round;
+        r.min = Some(r.min.map_or(s.rtt, |m| m.min(s.rtt)));
+        r.samples += 1;
+        if now < *r.from.get_or_insert(now) + round / 4 && r.samples < ROUND_SAMPLES {
+            return;
+        }
+        self.adjust(path, &s);
+    }
+
+    /// Takes the sample into the path's own round trip and the time the sender kept a queue
+    /// without seeing it; returns the path's round trip (ms).
+    fn update_path(&mut self, now: Instant, s: &Sample) -> i32 {
+        if let Some(low) = &mut self.remeasure {
+            *low = (*low).min(s.rtt - self.back.latest());
+            // The drain's samples are back: the lowest of them is the path's from now on.
+            if self.hold_until.map_or(true, |t| now >= t) {
+                self.path = Some(*low);
+                self.remeasure = None;
+                self.queued_for = Duration::ZERO;
+            }
+        }
+        let path = match self.path {
+            Some(p) if s.rtt > p => p,
+            _ => {
+                self.queued_for = Duration::ZERO;
+                s.rtt
+            }
+        };
+        self.path = Some(path);
+        let since = self
+            .last_sample
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+        self.last_sample = Some(now);
+        if self.round.limited && !self.starting {
+            self.queued_for += since;
+        }
+        path
+    }
+
+    fn start_drain(&mut self, now: Instant, round: Duration, path: i32, s: &Sample) {
+        let holds = u64::from(self.wnd) * path.max(1) as u64 / s.srtt.max(1) as u64;
+        self.drain = Some(Drain {
+            until: now + round * 2,
+            half: round,
+            wnd: ((holds - holds / 8) as u32).clamp(FLOOR, self.wnd.max(FLOOR)),
+        });
+        self.remeasure = Some(s.rtt - self.back.latest());
+        self.hold_until = Some(now + round * 3);
+        self.back.round_min = None;
+        self.round.restart(s.snd_nxt);
+    }
+
+    /// The end of a round.
+    fn adjust(&mut self, path: i32, s: &Sample) {
+        let seen = self.round.min.unwrap_or(s.rtt);
+        let queue = (seen - path - self.back.take_round()).max(0);
+        let target = target_ms(path, s.interval);
+        let base = self.wnd.min(self.round.flight.max(s.in_flight).max(FLOOR));
+        let p = path.max(1) as u64;
+        let fit = (u64::from(base) * (p + target as u64) / (p + queue as u64)) as u32;
+        let before = self.wnd;
+        if !self.round.limited {
+            // The application, not the window, set what was in flight.
+        } else if self.starting && queue > target {
+            self.wnd = fit.min(self.wnd);
+            self.starting = false;
+        } else if queue > target + (target / 4).max(2) {
+            self.wnd = ((base + fit) / 2).min(self.wnd);
+        } else {
+            let step = (self.wnd / 8).max(1);
+            let grow = if self.starting && queue <= target / 2 {
+                self.wnd / 2
+            } else if self.starting {
+                // Some queue, perhaps the peer's (what `back` missed): no further than the
+                // target, still starting.
+                fit.saturating_sub(self.wnd)
+            } else if queue <= 1 {
+                step
+            } else {
+                (fit.saturating_sub(self.wnd) / 2).min(step)
+            };
+            self.wnd = self.wnd.saturating_add(grow);
+        }
+        self.wnd = self.wnd.clamp(FLOOR, s.snd_wnd.max(FLOOR));
+        let added = self.wnd.saturating_sub(before);
+        self.round.restart(s.snd_nxt.wrapping_add(added));
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ms(t0: Instant, ms: u64) -> Instant {
-        t0 + Duration::from_millis(ms)
-    }
-
-    /// A sample on a 40 ms path (fast3's 10 ms interval: target 10 ms of queue).
-    fn at40(rtt: i32, in_flight: u32) -> Sample {
-        Sample {
-            rtt,
-            srtt: rtt,
-            min_rtt: 40,
-            min_age: Duration::from_secs(1),
-            interval: 10,
-            in_flight,
-            snd_wnd: 1024,
-        }
-    }
-
-    #[test]
-    fn slow_start_then_steps_of_an_eighth_once_per_round_trip() {
-        let t0 = crate::test_clock::origin();
-        let mut d = DelayWindow::new(1024);
-        assert_eq!(d.get(t0), START);
-        // No queue, window-limited: doubles per round trip, not faster.
-        d.on_limited();
-        d.on_rtt(ms(t0, 0), at40(40, 64));
-        assert_eq!(d.get(t0), 128);
-        d.on_limited();
-        d.on_rtt(ms(t0, 20), at40(40, 128));
-        assert_eq!(d.get(t0), 128, "same round trip");
-        d.on_limited();
-        d.on_rtt(ms(t0, 41), at40(40, 128));
-        assert_eq!(d.get(t0), 256);
-        // The first queue (25 ms > 10 ms) halves it and ends slow start.
-        d.on_rtt(ms(t0, 82), at40(65, 256));
-        assert_eq!(d.get(t0), 128);
-        // Still queued: an eighth less of what is in flight.
-        d.on_rtt(ms(t0, 150), at40(55, 128));
-        assert_eq!(d.get(t0), 112);
-        // No queue, but the application sent little: stays.
-        d.on_rtt(ms(t0, 210), at40(45, 50));
-        assert_eq!(d.get(t0), 112);
-        // No queue and window-limited: an eighth more, never past the configured window.
-        d.on_limited();
-        d.on_rtt(ms(t0, 260), at40(45, 112));
-        assert_eq!(d.get(t0), 126);
-        for i in 0..40 {
-            d.on_limited();
-            d.on_rtt(ms(t0, 300 + 50 * i), at40(42, 1024));
-        }
-        assert_eq!(d.get(t0), 1024);
-    }
-
-    #[test]
-    fn the_lowest_sample_of_the_round_decides() {
-        let t0 = crate::test_clock::origin();
-        let mut d = DelayWindow::new(1024);
-        d.on_limited();
-        d.on_rtt(ms(t0, 0), at40(40, 64));
-        assert_eq!(d.get(t0), 128);
-        // One sample of the round saw the queue empty: no queue, whatever srtt says.
-        d.on_rtt(ms(t0, 10), at40(80, 128));
-        d.on_rtt(ms(t0, 20), at40(44, 128));
-        d.on_limited();
-        d.on_rtt(ms(t0, 45), at40(90, 128));
-        assert_eq!(d.get(t0), 256);
-    }
-
-    #[test]
-    fn never_below_the_floor() {
-        let t0 = crate::test_clock::origin();
-        let mut d = DelayWindow::new(1024);
-        for i in 0..50 {
-            d.on_rtt(ms(t0, 100 * i), at40(200, 64));
-        }
-        assert_eq!(d.get(t0), FLOOR);
-    }
-
-    #[test]
-    fn halves_for_two_round_trips_before_the_lowest_rtt_expires() {
-        let t0 = crate::test_clock::origin();
-        let mut d = DelayWindow::new(64);
-        let young = at40(42, 64);
-        d.on_rtt(ms(t0, 0), young);
-        assert_eq!(d.get(ms(t0, 1)), 64);
-        let old = Sample {
-            min_age: Duration::from_secs(10),
-            ..young
-        };
-        d.on_rtt(ms(t0, 100), old);
-        assert_eq!(d.get(ms(t0, 101)), 32, "draining");
-        assert_eq!(d.get(ms(t0, 100 + 84)), 64, "two round trips later");
-    }
-
-    #[test]
-    fn targets() {
-        assert_eq!(target_ms(0, 10), 10);
-        assert_eq!(target_ms(40, 10), 10);
-        assert_eq!(target_ms(100, 10), 25);
-        assert_eq!(target_ms(40, 40), 40);
-    }
-}
+mod tests;

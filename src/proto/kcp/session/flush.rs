@@ -248,12 +248,17 @@ impl Kcp {
                 self.snd_nxt = self.snd_nxt.wrapping_add(1);
                 plan.new_segs += 1;
             }
-            // The window (or the cap), not the application, held data back.
-            if !self.snd_queue.is_empty() || sn_diff(self.snd_nxt, end) >= 0 {
+            // The window (or the cap), not the application, held data back (what a transfer
+            // leaves free for small messages counts as held back: see `SMALL_ROOM`).
+            let held = !self.snd_queue.is_empty();
+            if held || sn_diff(self.snd_nxt, end) >= 0 {
                 if let Some(c) = &mut self.inflight {
                     c.on_limited();
                 }
-                if let Some(d) = &mut self.delay {
+            }
+            if let Some(d) = &mut self.delay {
+                d.on_flush(self.snd_buf.len() as u32);
+                if held || sn_diff(self.snd_nxt.wrapping_add(super::SMALL_ROOM), end) >= 0 {
                     d.on_limited();
                 }
             }

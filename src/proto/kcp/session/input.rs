@@ -32,6 +32,7 @@ impl Kcp {
         let prev_una = self.snd_una;
         let mut ack_seen = false;
         let mut latest_ts = 0u32;
+        let mut latest_sn = 0u32;
         let mut rest = pkt;
         let mut in_segs = 0u64;
         let mut result = Ok(());
@@ -70,9 +71,15 @@ impl Kcp {
                     if fresh_ack {
                         ack_seen = true;
                         latest_ts = h.ts;
+                        latest_sn = h.sn;
                     }
                 }
                 CMD_PUSH => {
+                    if !recovered {
+                        if let Some(d) = &mut self.delay {
+                            d.on_peer_send(now, cur.diff(Ms(h.ts)));
+                        }
+                    }
                     let repeat = self.on_push(&h, data);
                     if repeat && !recovered {
                         self.stats.repeat_segs += 1;
@@ -104,11 +111,11 @@ impl Kcp {
                         delay::Sample {
                             rtt,
                             srtt: self.rx_srtt,
-                            min_rtt: self.min_rtt.get().unwrap_or(rtt),
-                            min_age: self.min_rtt.age(now),
                             interval: self.interval,
                             in_flight: self.snd_buf.len() as u32,
                             snd_wnd: self.snd_wnd,
+                            sn: latest_sn,
+                            snd_nxt: self.snd_nxt,
                         },
                     );
                 }

@@ -30,12 +30,6 @@ impl<T: Copy + PartialOrd> MinRtt<T> {
     pub(super) fn get(&self) -> Option<T> {
         self.at.map(|_| self.min)
     }
-
-    /// How long ago the current minimum was taken.
-    pub(super) fn age(&self, now: Instant) -> Duration {
-        self.at
-            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
-    }
 }
 
 #[cfg(test)]
@@ -52,7 +46,6 @@ mod tests {
         assert_eq!(m.get(), Some(100));
         m.on_sample(t0 + Duration::from_secs(2), 90);
         assert_eq!(m.get(), Some(90));
-        assert_eq!(m.age(t0 + Duration::from_secs(5)), Duration::from_secs(3));
         // Ten seconds after the minimum was taken, any sample replaces it.
         m.on_sample(t0 + Duration::from_secs(12), 150);
         assert_eq!(m.get(), Some(150));
