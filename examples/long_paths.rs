@@ -3,14 +3,16 @@
 //! goodput, the fraction of the window ceiling, retransmissions and queue drops per scenario;
 //! with more than one seed, each scenario runs once per seed and a summary row follows.
 //!
-//! `cargo run --release --example long_paths [MiB each way, default 32] [name filter] [seeds]`
+//! `cargo run --release --example long_paths [MiB each way, default 32] [name filter] [seeds]
+//! [--delaywnd]`
 
 use std::time::Instant;
 
 use kcptun::proto::sim;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let delay_window = std::env::args().any(|a| a == "--delaywnd");
+    let mut args = std::env::args().skip(1).filter(|a| a != "--delaywnd");
     let mib: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
     let filter = args.next().unwrap_or_default();
     let seeds: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1).max(1);
@@ -24,6 +26,8 @@ fn main() {
         for k in 0..seeds {
             let mut s = base.clone();
             s.seed = base.seed.wrapping_add(k * 0x9e37_79b9);
+            s.client.kcp.delay_window = delay_window;
+            s.server.kcp.delay_window = delay_window;
             let t0 = Instant::now();
             match sim::run(&s, t0) {
                 Ok(r) => {

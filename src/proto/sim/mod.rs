@@ -719,15 +719,18 @@ pub fn probe_grid(probes: usize) -> Vec<ProbeScenario> {
         None,
         Down,
         Up,
+        /// Up for the first half of the probes, then down (the bench's order).
+        UpDown,
     }
     // (round trip, loss each way, bulk transfer beside the probes, 100 Mbit/1 MB bottleneck)
-    let rows: [(u64, f64, Bulk, bool); 6] = [
+    let rows: [(u64, f64, Bulk, bool); 7] = [
         (40, 0.02, Bulk::None, false),
         (100, 0.10, Bulk::None, false),
         (40, 0.0, Bulk::Down, true),
         (100, 0.10, Bulk::Down, true),
         (100, 0.10, Bulk::Down, false),
         (100, 0.10, Bulk::Up, false),
+        (40, 0.0, Bulk::UpDown, true),
     ];
     let lp = long_path_grid(0);
     rows.iter()
@@ -742,6 +745,7 @@ pub fn probe_grid(probes: usize) -> Vec<ProbeScenario> {
                         (Bulk::None, _) => "idle",
                         (Bulk::Down, false) => "bulk",
                         (Bulk::Up, false) => "bulk upload",
+                        (Bulk::UpDown, _) => "up+down via 100 Mbit/1 MB",
                         (_, true) => "bulk via 100 Mbit/1 MB",
                     }
                 ),
@@ -755,8 +759,8 @@ pub fn probe_grid(probes: usize) -> Vec<ProbeScenario> {
                     (probes / 8).max(1)
                 },
                 gap: Duration::from_millis(20),
-                bulk_down: bulk == Bulk::Down,
-                bulk_up: bulk == Bulk::Up,
+                bulk_down: matches!(bulk, Bulk::Down | Bulk::UpDown),
+                bulk_up: matches!(bulk, Bulk::Up | Bulk::UpDown),
                 seed: 0x6b63_7074_756e_2000 + i as u64,
             }
         })

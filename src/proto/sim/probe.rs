@@ -26,7 +26,10 @@ pub struct ProbeScenario {
     pub gap: Duration,
     /// A bulk download (server → client) runs on another stream of the same session meanwhile.
     pub bulk_down: bool,
-    /// A bulk upload (client → server) runs on that stream instead (or as well).
+    /// A bulk upload (client → server) runs on that stream instead. With both, the upload runs
+    /// for the first half of the probes and the download for the rest, as `kcptun bench tunnel`
+    /// measures one direction after the other (the upload's tail still drains when the download
+    /// starts).
     pub bulk_up: bool,
     pub seed: u64,
 }
@@ -171,7 +174,8 @@ pub fn run_probe(s: &ProbeScenario, t0: Instant) -> Result<ProbeReport, SimError
                     }
                     moved = true;
                 }
-                if s.bulk_up {
+                let upload = s.bulk_up && !(s.bulk_down && rtts.len() >= s.probes / 2 + 6);
+                if upload {
                     while let Ok(n) = client.write(id, &bulk_chunk) {
                         if n == 0 {
                             break;
@@ -215,7 +219,8 @@ pub fn run_probe(s: &ProbeScenario, t0: Instant) -> Result<ProbeReport, SimError
                     moved = true;
                 }
             }
-            if let Some(id) = server_bulk.filter(|_| s.bulk_down) {
+            let download = s.bulk_down && !(s.bulk_up && rtts.len() < s.probes / 2);
+            if let Some(id) = server_bulk.filter(|_| download) {
                 while let Ok(n) = server.write(id, &bulk_chunk) {
                     if n == 0 {
                         break;
