@@ -26,10 +26,9 @@ pub struct ProbeScenario {
     pub gap: Duration,
     /// A bulk download (server → client) runs on another stream of the same session meanwhile.
     pub bulk_down: bool,
-    /// A bulk upload (client → server) runs on that stream instead. With both, the upload runs
-    /// for the first half of the probes and the download for the rest, as `kcptun bench tunnel`
-    /// measures one direction after the other (the upload's tail still drains when the download
-    /// starts).
+    /// A bulk upload (client → server) runs on that stream instead. With both, the download
+    /// starts after half of the probes and the upload stops [`UPLOAD_TAIL`] probes later, as
+    /// `kcptun bench tunnel` measures one direction after the other.
     pub bulk_up: bool,
     pub seed: u64,
 }
@@ -86,6 +85,11 @@ impl ProbeReport {
 }
 
 const PROBE_LEN: usize = 64;
+
+/// Probes the upload goes on for after the download starts (both set): when the bench stops
+/// writing, the client still has the kernel's socket buffer to send, about half a second at
+/// 9 MB/s, which queues on the way back of the download's first round trips.
+pub const UPLOAD_TAIL: usize = 6;
 
 /// Runs the probes; fails if a session dies, an answer is wrong, or a probe takes over 60 s.
 pub fn run_probe(s: &ProbeScenario, t0: Instant) -> Result<ProbeReport, SimError> {
@@ -174,7 +178,8 @@ pub fn run_probe(s: &ProbeScenario, t0: Instant) -> Result<ProbeReport, SimError
                     }
                     moved = true;
                 }
-                let upload = s.bulk_up && !(s.bulk_down && rtts.len() >= s.probes / 2 + 6);
+                let upload =
+                    s.bulk_up && !(s.bulk_down && rtts.len() >= s.probes / 2 + UPLOAD_TAIL);
                 if upload {
                     while let Ok(n) = client.write(id, &bulk_chunk) {
                         if n == 0 {
