@@ -11,17 +11,19 @@
 //! sample of a round above the path's own round trip, less what the peer's data segments show
 //! of a queue on the way back (where our ACKs wait behind them: not ours to drain). A round is
 //! the samples of segments sent after the last adjustment (older ones show the window before it),
-//! [`ROUND_SAMPLES`] of them or a quarter of a round trip. At the end of a round:
+//! [`ROUND_SAMPLES`] of them or a quarter of a round trip after the first (then the next flush
+//! ends it: slow start sends its window at once and the next sample may be a round trip away).
+//! At the end of a round:
 //!
 //! * the window that keeps just the target queued (a quarter of the path's round trip, at least
 //!   one flush interval) is what was in flight × (path + target) / (path + queue);
 //! * past the target (and a dead band of a quarter of it, at least 2 ms: two senders whose
 //!   measures of the path differ by a millisecond do not starve each other), the window goes half
 //!   way there; below it, it grows half way there, at most 1/8, and by 1/8 while no queue shows;
-//! * slow start: from [`START`] it grows by half per round while the queue stays under half the
-//!   target, up to that window above it, and ends at that window once the queue passes the
-//!   target. Growing by half, not doubling, keeps the overshoot a bottleneck sees at half its
-//!   round trip of queue at most, since a round sees the window it measures;
+//! * slow start: from [`START`] it doubles per round while no queue shows (1 ms at most), grows
+//!   by half while the queue stays under half the target, up to that window above it, and ends
+//!   at that window once the queue passes the target. A round sees the window it measures, so a
+//!   bottleneck's queue outgrows the target by at most what the last step added;
 //! * only a window that held the sender back moves: the application, not the window, set what an
 //!   idle or slow sender had in flight.
 //!
@@ -39,10 +41,11 @@
 //! (Karn), since every ACK is then of an older copy and the estimate could never learn that the
 //! round trip outgrew it.
 //!
-//! It costs goodput where no queue builds (slow start is slower than the full window at once),
-//! hence a flag. Measured on this project's machine: `kcptun bench tunnel --path
-//! delay=20ms,rate=100mbit,queue=1mb`, goodput 8.96 / 8.60 vs 7.33 / 6.86 MB/s, loaded RTT p50 57
-//! vs 295 ms, p99 60 vs 422 ms (see README for the other paths).
+//! It costs goodput where no queue builds (slow start is slower than the full window at once,
+//! and the RTO margin slows recovery from random loss), hence a flag. Measured on this project's
+//! machine, `kcptun bench tunnel --path delay=20ms,rate=100mbit,queue=1mb --duration 6`: goodput
+//! 9.0 / 8.6–8.8 vs 7.4 / 6.9 MB/s, loaded RTT p50 56 vs 294 ms, p99 62–68 vs 425 ms (README
+//! has the other paths).
 
 use std::time::{Duration, Instant};
 
@@ -131,6 +134,8 @@ struct Round {
     flight: u32,
     /// The window held data back.
     limited: bool,
+    /// The latest sample.
+    last: Option<Sample>,
 }
 
 impl Round {
@@ -215,9 +220,24 @@ impl DelayWindow {
         self.round.limited = true;
     }
 
-    /// After a flush with `in_flight` segments out.
-    pub(super) fn on_flush(&mut self, in_flight: u32) {
+    /// After a flush with `in_flight` segments out. A round whose time is up ends here too:
+    /// while slow start sends the window at once, the next sample may be a round trip away.
+    pub(super) fn on_flush(&mut self, now: Instant, in_flight: u32, snd_nxt: u32) {
         self.round.flight = self.round.flight.max(in_flight);
+        if let (Some(from), Some(last)) = (self.round.from, self.round.last) {
+            let quarter = Duration::from_millis(last.srtt.max(1) as u64) / 4;
+            if now >= from + quarter && self.hold_until.map_or(true, |t| now >= t) {
+                let path = self.path.unwrap_or(last.rtt);
+                self.adjust(
+                    path,
+                    &Sample {
+                        snd_nxt,
+                        in_flight,
+                        ..last
+                    },
+                );
+            }
+        }
     }
 
     /// A data segment from the peer (not FEC-recovered) arrived `late` ms after its send time by
@@ -245,6 +265,7 @@ impl DelayWindow {
         let r = &mut self.round;
         r.min = Some(r.min.map_or(s.rtt, |m| m.min(s.rtt)));
         r.samples += 1;
+        r.last = Some(s);
         if now < *r.from.get_or_insert(now) + round / 4 && r.samples < ROUND_SAMPLES {
             return;
         }
@@ -312,7 +333,9 @@ impl DelayWindow {
             self.wnd = ((base + fit) / 2).min(self.wnd);
         } else {
             let step = (self.wnd / 8).max(1);
-            let grow = if self.starting && queue <= target / 2 {
+            let grow = if self.starting && queue <= 1 {
+                self.wnd
+            } else if self.starting && queue <= target / 2 {
                 self.wnd / 2
             } else if self.starting {
                 // Some queue, perhaps the peer's (what `back` missed): no further than the
