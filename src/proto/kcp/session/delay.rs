@@ -20,10 +20,11 @@
 //! * past the target (and a dead band of a quarter of it, at least 2 ms: two senders whose
 //!   measures of the path differ by a millisecond do not starve each other), the window goes half
 //!   way there; below it, it grows half way there, at most 1/8, and by 1/8 while no queue shows;
-//! * slow start: from [`START`] it doubles per round while no queue shows (1 ms at most), grows
-//!   by half while the queue stays under half the target, up to that window above it, and ends
-//!   at that window once the queue passes the target. A round sees the window it measures, so a
-//!   bottleneck's queue outgrows the target by at most what the last step added;
+//! * slow start: from [`START`] it grows by half per round while the queue stays under half the
+//!   target, up to that window above it, and ends at that window once the queue passes the
+//!   target. A round sees the window it measures, so a bottleneck's queue outgrows the target by
+//!   at most what the last step added: half the path's round trip at worst, where doubling would
+//!   add all of it (tried: 6 s runs behind the bottleneck then gave loaded p99 of 72 and 94 ms);
 //! * only a window that held the sender back moves: the application, not the window, set what an
 //!   idle or slow sender had in flight.
 //!
@@ -333,9 +334,7 @@ impl DelayWindow {
             self.wnd = ((base + fit) / 2).min(self.wnd);
         } else {
             let step = (self.wnd / 8).max(1);
-            let grow = if self.starting && queue <= 1 {
-                self.wnd
-            } else if self.starting && queue <= target / 2 {
+            let grow = if self.starting && queue <= target / 2 {
                 self.wnd / 2
             } else if self.starting {
                 // Some queue, perhaps the peer's (what `back` missed): no further than the

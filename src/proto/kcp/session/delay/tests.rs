@@ -49,23 +49,23 @@ impl Path40 {
 }
 
 #[test]
-fn slow_start_doubles_then_grows_by_half_then_stops_at_the_target() {
+fn slow_start_grows_by_half_then_stops_at_the_target() {
     let mut p = Path40::new();
     assert_eq!(p.d.get(p.now), START);
-    // The first sample is the path; no queue, window-bound: doubles per round.
-    assert_eq!(p.round(40, true), 128);
-    assert_eq!(p.round(41, true), 256);
-    // Some queue, under half the target (5 ms): half as much again.
-    assert_eq!(p.round(44, true), 384);
+    // The first sample is the path; no queue, window-bound: half as much again per round.
+    assert_eq!(p.round(40, true), 96);
+    assert_eq!(p.round(41, true), 144);
+    // Under half the target (5 ms): still half again.
+    assert_eq!(p.round(44, true), 216);
     // Between half the target and the target: up to what keeps the target queued, no further.
-    // 384 × (40 + 10) / (40 + 8) = 400.
-    assert_eq!(p.round(48, true), 400);
+    // 216 × (40 + 10) / (40 + 8) = 225.
+    assert_eq!(p.round(48, true), 225);
     assert!(p.d.starting);
-    // Past the target: that window at once, and slow start is over. 400 × 50 / 70 = 285.
-    assert_eq!(p.round(70, true), 285);
+    // Past the target: that window at once, and slow start is over. 225 × 50 / 70 = 160.
+    assert_eq!(p.round(70, true), 160);
     assert!(!p.d.starting);
     // No queue now: an eighth more per round.
-    assert_eq!(p.round(41, true), 320);
+    assert_eq!(p.round(41, true), 180);
 }
 
 /// While slow start sends the window at once, the next sample may be a round trip away: a round
@@ -74,38 +74,38 @@ fn slow_start_doubles_then_grows_by_half_then_stops_at_the_target() {
 fn a_flush_ends_a_round_whose_time_is_up() {
     let mut p = Path40::new();
     p.round(40, true);
-    assert_eq!(p.d.current(), 128);
+    assert_eq!(p.d.current(), 96);
     let mark = p.d.round.mark.expect("a mark");
     p.d.on_limited();
     p.now += Duration::from_millis(40);
     let s = Sample {
         sn: mark,
-        ..p.sample(40, 128)
+        ..p.sample(40, 96)
     };
     p.d.on_rtt(p.now, s);
     assert_eq!(
         p.d.current(),
-        128,
+        96,
         "one sample, no time up: the round goes on"
     );
-    p.d.on_flush(p.now + Duration::from_millis(5), 128, mark + 200);
-    assert_eq!(p.d.current(), 128, "a flush before the quarter round trip");
-    p.d.on_flush(p.now + Duration::from_millis(10), 128, mark + 200);
-    assert_eq!(p.d.current(), 256);
-    assert_eq!(p.d.round.mark, Some(mark + 200 + 128));
+    p.d.on_flush(p.now + Duration::from_millis(5), 96, mark + 200);
+    assert_eq!(p.d.current(), 96, "a flush before the quarter round trip");
+    p.d.on_flush(p.now + Duration::from_millis(10), 96, mark + 200);
+    assert_eq!(p.d.current(), 144);
+    assert_eq!(p.d.round.mark, Some(mark + 200 + 48));
 }
 
 #[test]
 fn past_the_target_half_the_excess_goes_per_round() {
     let mut p = Path40::new();
     p.round(40, true);
-    p.round(80, true); // ends slow start: 128 × 50 / 80 = 80
-    assert_eq!(p.d.current(), 80);
+    p.round(80, true); // ends slow start: 96 × 50 / 80 = 60
+    assert_eq!(p.d.current(), 60);
     for _ in 0..6 {
         p.round(41, true);
     }
     let w = p.d.current();
-    assert_eq!(w, 159, "80 and an eighth more six times");
+    assert_eq!(w, 118, "60 and an eighth more six times");
     // 12 ms of queue is inside the dead band (10 + 2): nothing moves.
     assert_eq!(p.round(52, true), w);
     // 30 ms: half way to w × 50 / 70.
@@ -135,8 +135,8 @@ fn only_a_window_that_held_the_sender_back_moves() {
 fn a_round_counts_only_segments_sent_after_the_last_adjustment() {
     let mut p = Path40::new();
     p.round(40, true);
-    assert_eq!(p.d.current(), 128);
-    // Samples of segments sent before the adjustment (and of the 64 it added, which went out
+    assert_eq!(p.d.current(), 96);
+    // Samples of segments sent before the adjustment (and of the 32 it added, which went out
     // at once) show the old window: ignored, however late.
     let mark = p.d.round.mark.expect("a mark");
     p.d.on_limited();
@@ -144,11 +144,11 @@ fn a_round_counts_only_segments_sent_after_the_last_adjustment() {
         p.now += Duration::from_millis(1);
         let s = Sample {
             sn: mark - 1 - k,
-            ..p.sample(200, 128)
+            ..p.sample(200, 96)
         };
         p.d.on_rtt(p.now, s);
     }
-    assert_eq!(p.d.current(), 128);
+    assert_eq!(p.d.current(), 96);
     assert_eq!(p.d.round.samples, 0);
 }
 
@@ -160,7 +160,7 @@ fn the_peer_queue_on_the_way_back_is_not_ours() {
     p.round(40, true);
     let w = p.d.current();
     // Both directions loaded: our ACKs wait 20 ms behind the peer's data, which arrives 20 ms
-    // late by its own clock. What is left (2 ms) is ours: under half the target, so it grows.
+    // late by its own clock. What is left (2 ms) is ours: below the target, so it grows.
     p.d.on_peer_send(p.now, 7_020);
     assert!(p.round(62, true) > w);
     // Without the peer's data segments the same samples would shrink it.
