@@ -257,7 +257,7 @@ impl Kcp {
                 }
             }
             if let Some(d) = &mut self.delay {
-                d.on_flush(now, self.snd_buf.len() as u32, self.snd_nxt);
+                d.on_flush(self.snd_buf.len() as u32);
                 if held || sn_diff(self.snd_nxt.wrapping_add(super::SMALL_ROOM), end) >= 0 {
                     d.on_limited();
                 }

@@ -34,7 +34,7 @@ impl Path40 {
     fn round(&mut self, rtt: i32, limited: bool) -> u32 {
         self.sn += 10_000;
         let flight = self.d.current();
-        self.d.on_flush(self.now, flight, self.sn);
+        self.d.on_flush(flight);
         if limited {
             self.d.on_limited();
         }
@@ -66,33 +66,6 @@ fn slow_start_grows_by_half_then_stops_at_the_target() {
     assert!(!p.d.starting);
     // No queue now: an eighth more per round.
     assert_eq!(p.round(41, true), 180);
-}
-
-/// While slow start sends the window at once, the next sample may be a round trip away: a round
-/// whose quarter round trip is up ends at the next flush.
-#[test]
-fn a_flush_ends_a_round_whose_time_is_up() {
-    let mut p = Path40::new();
-    p.round(40, true);
-    assert_eq!(p.d.current(), 96);
-    let mark = p.d.round.mark.expect("a mark");
-    p.d.on_limited();
-    p.now += Duration::from_millis(40);
-    let s = Sample {
-        sn: mark,
-        ..p.sample(40, 96)
-    };
-    p.d.on_rtt(p.now, s);
-    assert_eq!(
-        p.d.current(),
-        96,
-        "one sample, no time up: the round goes on"
-    );
-    p.d.on_flush(p.now + Duration::from_millis(5), 96, mark + 200);
-    assert_eq!(p.d.current(), 96, "a flush before the quarter round trip");
-    p.d.on_flush(p.now + Duration::from_millis(10), 96, mark + 200);
-    assert_eq!(p.d.current(), 144);
-    assert_eq!(p.d.round.mark, Some(mark + 200 + 48));
 }
 
 #[test]
