@@ -50,7 +50,7 @@ complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l parityshard -l 
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l dscp -d 'DSCP (6 bits) [default: "0"]' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l nocomp -d 'disable compression' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l acknodelay -d 'flush ACKs immediately' -r
-complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l delaywnd -d 'size the send window by queueing delay: short queues behind a bottleneck link (costs a little on clean and very lossy paths)' -r
+complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l delaywnd -d 'size the send window by queueing delay: short queues behind a bottleneck link (costs goodput on paths without one, most under heavy random loss)' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l nodelay -d 'manual mode: nodelay [default: "0"]' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l interval -d 'manual mode: interval (ms) [default: "50"]' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand client" -l resend -d 'manual mode: fast resend [default: "0"]' -r
@@ -92,7 +92,7 @@ complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l parityshard -l 
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l dscp -d 'DSCP (6 bits) [default: "0"]' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l nocomp -d 'disable compression' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l acknodelay -d 'flush ACKs immediately' -r
-complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l delaywnd -d 'size the send window by queueing delay: short queues behind a bottleneck link (costs a little on clean and very lossy paths)' -r
+complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l delaywnd -d 'size the send window by queueing delay: short queues behind a bottleneck link (costs goodput on paths without one, most under heavy random loss)' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l nodelay -d 'manual mode: nodelay [default: "0"]' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l interval -d 'manual mode: interval (ms) [default: "50"]' -r
 complete -c kcptun -n "__fish_kcptun_using_subcommand server" -l resend -d 'manual mode: fast resend [default: "0"]' -r

@@ -143,7 +143,7 @@ pub(crate) static SPECS: &[Spec] = &[
     both("dscp", Int, "0", "DSCP (6 bits)"),
     both("nocomp", Bool, "false", "disable compression"),
     hidden(both("acknodelay", Bool, "false", "flush ACKs immediately")),
-    both("delaywnd", Bool, "false", "size the send window by queueing delay: short queues behind a bottleneck link (costs a little on clean and very lossy paths)"),
+    both("delaywnd", Bool, "false", "size the send window by queueing delay: short queues behind a bottleneck link (costs goodput on paths without one, most under heavy random loss)"),
     hidden(both("nodelay", Int, "0", "manual mode: nodelay")),
     hidden(both("interval", Int, "50", "manual mode: interval (ms)")),
     hidden(both("resend", Int, "0", "manual mode: fast resend")),

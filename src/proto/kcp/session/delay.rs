@@ -47,7 +47,7 @@
 //! It costs goodput where no queue builds (slow start is slower than the full window at once,
 //! and the RTO margin slows recovery from random loss), hence a flag. Measured on this project's
 //! machine, `kcptun bench tunnel --path delay=20ms,rate=100mbit,queue=1mb --duration 6`: goodput
-//! 9.0 / 8.6–8.8 vs 7.4 / 6.9 MB/s, loaded RTT p50 56 vs 294 ms, p99 62–68 vs 425 ms (README
+//! 8.9–9.0 / 8.6–8.7 vs 7.4 / 6.9 MB/s, loaded RTT p50 57 vs 294 ms, p99 60–68 vs 425 ms (README
 //! has the other paths).
 
 use std::time::{Duration, Instant};
