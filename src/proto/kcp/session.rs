@@ -291,15 +291,7 @@ impl Kcp {
     /// Bytes [`Kcp::send`] would accept now: the room left in the last queued segment and the
     /// segments [`Kcp::can_send`] still allows.
     pub fn send_room(&self) -> usize {
-        let free = self.send_limit().saturating_sub(self.wait_snd());
-        if free == 0 {
-            return 0;
-        }
-        let tail = self
-            .snd_queue
-            .back()
-            .map_or(0, |b| self.mss.saturating_sub(b.len()));
-        tail + free * self.mss
+        self.room_below(self.send_limit())
     }
 
     /// Like [`Kcp::send_room`], but without what [`Kcp::can_send`] accepts beyond the delay
@@ -311,19 +303,24 @@ impl Kcp {
     pub fn window_room(&self) -> usize {
         match &self.delay {
             Some(d) => {
-                let limit = (self.snd_wnd.min(d.current()) + self.ahead) as usize;
-                let free = limit.min(self.send_limit()).saturating_sub(self.wait_snd());
-                if free == 0 {
-                    return 0;
-                }
-                let tail = self
-                    .snd_queue
-                    .back()
-                    .map_or(0, |b| self.mss.saturating_sub(b.len()));
-                tail + free * self.mss
+                let window = (self.snd_wnd.min(d.current()) + self.ahead) as usize;
+                self.room_below(window.min(self.send_limit()))
             }
             None => self.send_room(),
         }
+    }
+
+    /// Bytes that fit before `snd_buf` and `snd_queue` hold `limit` segments together.
+    fn room_below(&self, limit: usize) -> usize {
+        let free = limit.saturating_sub(self.wait_snd());
+        if free == 0 {
+            return 0;
+        }
+        let tail = self
+            .snd_queue
+            .back()
+            .map_or(0, |b| self.mss.saturating_sub(b.len()));
+        tail + free * self.mss
     }
 
     /// Whether the lowest round trip of the last 10 s is at least a flush interval: waiting for
