@@ -63,6 +63,8 @@ const ROUND_SAMPLES: u32 = 8;
 const START: u32 = 64;
 /// Added to every RTO while the delay window is on.
 pub(super) const RTO_MARGIN: u32 = 40;
+/// The most the way back's queue is taken to be (ms).
+const MAX_BACK: i32 = 60_000;
 /// How long a sender keeps a queue before it drains it to measure the path afresh.
 const REFRESH_AFTER: Duration = super::min_rtt::LIFETIME;
 
@@ -107,16 +109,19 @@ impl WayBack {
 
     /// The queue the latest data segment showed (ms).
     fn latest(&self) -> i32 {
-        match (self.last, self.min.get()) {
-            (Some(l), Some(m)) => (l - m).max(0),
-            _ => 0,
-        }
+        Self::excess(self.last, self.min.get())
     }
 
     /// The least queue of the round (ms); starts the next round.
     fn take_round(&mut self) -> i32 {
-        match (self.round_min.take(), self.min.get()) {
-            (Some(l), Some(m)) => (l - m).max(0),
+        Self::excess(self.round_min.take(), self.min.get())
+    }
+
+    /// How much later than the lowest lateness, within what a queue can be: the timestamps are
+    /// the peer's, and one that jumps (a restarted or hostile peer) must not wrap the arithmetic.
+    fn excess(late: Option<i32>, min: Option<i32>) -> i32 {
+        match (late, min) {
+            (Some(l), Some(m)) => l.wrapping_sub(m).clamp(0, MAX_BACK),
             _ => 0,
         }
     }

@@ -209,3 +209,18 @@ fn targets() {
     assert_eq!(target_ms(100, 10), 25);
     assert_eq!(target_ms(40, 40), 40);
 }
+
+/// The way back's queue comes from the peer's timestamps: ones that jump by half the clock's
+/// range (a restarted or hostile peer) neither wrap the arithmetic nor count as more than
+/// `MAX_BACK`.
+#[test]
+fn peer_timestamps_that_jump_stay_within_bounds() {
+    let mut p = Path40::new();
+    p.round(40, true);
+    for late in [0, i32::MAX, i32::MIN, 1, -1, i32::MAX - 5] {
+        p.d.on_peer_send(p.now, late);
+        assert!((0..=MAX_BACK).contains(&p.d.back.latest()));
+        p.round(40, true);
+    }
+    assert!(p.d.current() >= FLOOR);
+}
