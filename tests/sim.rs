@@ -158,9 +158,9 @@ fn a_transfer_leaves_room_for_small_messages_beside_it() {
 
 /// `--delaywnd` behind a 100 Mbit/s bottleneck with a 1 MB drop-tail queue at 40 ms (virtual
 /// time): the probe beside a bulk download stays within the path's round trip + 30 ms (issue 9's
-/// bound; p50 / p99 60 / 61 ms, 289 / 311 without the window), in both of the bench's phases (an
-/// upload, then a download while the upload's tail still drains: 56 / 59 ms; 101 ms before the
-/// window left room for small messages and stopped counting the peer's queue as its own), and a
+/// bound; p50 / p99 60 / 61 ms, 288 / 311 without the window, 56 / 79 with 09c0521's), in both
+/// of the bench's phases (an upload, then a download while the upload's tail still drains:
+/// 56 / 59 ms, 55 / 83 and a 283 ms maximum with 09c0521's window), and a
 /// download moves more because the queue no longer overflows (8.86 vs 7.46 MB/s, no
 /// retransmissions vs 25 411).
 #[test]
