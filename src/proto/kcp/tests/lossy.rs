@@ -5,6 +5,8 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use proptest::prelude::*;
+
 use super::*;
 use crate::proto::rng::Rng;
 

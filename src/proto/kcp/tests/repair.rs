@@ -117,9 +117,7 @@ fn send_room_is_what_send_takes() {
 #[test]
 fn the_receiver_holds_half_a_window_past_its_own() {
     let t0 = crate::test_clock::origin();
-    let mut c = cfg("fast3", (0, 0, 0, 0), 200);
-    c.rcv_wnd = 8;
-    let mut k = Kcp::new(CONV, &c, t0);
+    let mut k = receiver("fast3", 8, t0);
     // 0 is missing; 1..=11 reach past the 8-segment window (a sender counting past its repair
     // of 0); 12 is beyond the half window held past it.
     for sn in 1..=12 {
