@@ -88,12 +88,12 @@ impl Kcp {
         self.ts_scratch = Vec::new();
     }
 
-    /// The receive ring (`rcv_wnd` slots), allocated on the first segment after a release.
     /// Sequence numbers past `rcv_nxt` held (see [`rcv_span`]).
     pub(super) fn rcv_span(&self) -> usize {
         rcv_span(self.rcv_wnd)
     }
 
+    /// The receive ring (`rcv_span` slots), allocated on the first segment after a release.
     pub(super) fn ring(&mut self) -> &mut [Option<Vec<u8>>] {
         if self.rcv_ring.is_empty() {
             let span = self.rcv_span();
