@@ -8,12 +8,14 @@ mod delay;
 mod flush;
 mod inflight;
 mod input;
+mod loss;
 mod min_rtt;
 mod repair;
 
 use self::delay::DelayWindow;
 use self::flush::{Plan, Want};
 use self::inflight::InflightCap;
+use self::loss::LossGauge;
 use self::min_rtt::MinRtt;
 use super::reset::PeerReset;
 use super::segment::OVERHEAD;
@@ -83,6 +85,13 @@ pub struct Kcp {
     dup_lone: bool,
     /// [`KcpConfig::repair_ahead`].
     repair_ahead: bool,
+    /// Datagrams from the peer that FEC rebuilt, among those that arrived (see `loss`).
+    rx_loss: LossGauge,
+    /// Our retransmissions after a loss, among the segments we sent (see `loss`).
+    tx_loss: LossGauge,
+    /// Segments the flush in progress sends once more, each in a datagram of its own (lone ones
+    /// and repairs; see `flush`). Kept between flushes for its capacity.
+    dup_sns: Vec<u32>,
     /// How far past `snd_una` the window counted from at the last flush (see `repair`): the
     /// extra room [`Kcp::can_send`] gives.
     ahead: u32,
@@ -179,6 +188,9 @@ impl Kcp {
             nocwnd: false,
             dup_lone: true,
             repair_ahead: false,
+            rx_loss: LossGauge::default(),
+            tx_loss: LossGauge::default(),
+            dup_sns: Vec::new(),
             ahead: 0,
             min_rtt: MinRtt::default(),
             inflight: None,
@@ -321,6 +333,12 @@ impl Kcp {
             .back()
             .map_or(0, |b| self.mss.saturating_sub(b.len()));
         tail + free * self.mss
+    }
+
+    /// Whether the path loses several percent of datagrams, in either direction as far as we
+    /// can tell (see `loss`).
+    pub fn heavy_loss(&self) -> bool {
+        self.rx_loss.heavy() || self.tx_loss.heavy()
     }
 
     /// Whether the lowest round trip of the last 10 s is at least a flush interval: waiting for

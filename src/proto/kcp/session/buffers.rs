@@ -21,6 +21,7 @@ impl Kcp {
             + self.rcv_queue.iter().map(vec_bytes).sum::<usize>()
             + vec_bytes(&self.acklist)
             + vec_bytes(&self.ack_batch)
+            + vec_bytes(&self.dup_sns)
             + vec_bytes(&self.ts_scratch)
             + vec_bytes(&self.pool)
             + self.pool.iter().map(vec_bytes).sum::<usize>()
@@ -67,6 +68,9 @@ impl Kcp {
     /// still queued, in flight or unread are kept.
     pub fn release(&mut self) {
         self.pool = Vec::new();
+        if self.plan.is_none() {
+            self.dup_sns = Vec::new();
+        }
         if self.rcv_ring.iter().all(Option::is_none) {
             self.rcv_ring = Vec::new();
             self.rcv_head = 0;

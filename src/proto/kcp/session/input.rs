@@ -97,6 +97,7 @@ impl Kcp {
             return Err(e);
         }
         self.stats.in_segs += in_segs;
+        self.rx_loss.record(recovered);
 
         if ack_seen && !recovered {
             let rtt = cur.diff(Ms(latest_ts));

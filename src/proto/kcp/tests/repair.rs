@@ -140,3 +140,78 @@ fn the_receiver_holds_half_a_window_past_its_own() {
     assert_eq!(k.readable(), 8, "then the held four");
     assert_eq!(k.recv(&mut out), 8);
 }
+
+/// A window-bound transfer on a lossy path sends its window in one flush per round trip, with
+/// dozens of repairs in it: every one goes out twice (a cap of 32 used to leave the rest single).
+#[test]
+fn every_repair_of_a_large_flush_goes_out_twice() {
+    let t0 = crate::test_clock::origin();
+    let mut c = cfg("fast3", (0, 0, 0, 0), 200);
+    c.snd_wnd = 256;
+    c.repair_ahead = true;
+    let mut k = Kcp::new(CONV, &c, t0);
+    k.handle_packet(t0, &acks(&[], 0, 256), false).unwrap(); // the peer's window
+    assert_eq!(k.send(&[1u8; MSS * 200]), MSS * 200);
+    assert_eq!(pushes(&drain(&mut k, t0)).len(), 200);
+    // Every odd segment arrives, every even one is lost: 100 holes, each reported twice over.
+    let odd: Vec<(u32, u32)> = (0..100).map(|i| (2 * i + 1, 0)).collect();
+    k.handle_packet(at(t0, 100), &acks(&odd, 0, 256), false)
+        .unwrap();
+    let sent = pushes(&drain(&mut k, at(t0, 100)));
+    for sn in (0..198).step_by(2) {
+        assert_eq!(
+            sent.iter().filter(|&&s| s == sn).count(),
+            2,
+            "repair of {sn}: {sent:?}"
+        );
+    }
+    assert_eq!(
+        k.stats().fast_retrans_segs,
+        99,
+        "198 has no later ACK twice"
+    );
+}
+
+/// Where FEC rebuilds 5 % or more of the peer's datagrams, a lone segment goes out three times
+/// (both of two copies are lost 1 % of the time at 10 % loss); at 2 % it stays at two.
+#[test]
+fn lone_segments_go_out_three_times_where_loss_is_heavy() {
+    let t0 = crate::test_clock::origin();
+    for (rebuilt, copies) in [(5u32, 2usize), (13, 3)] {
+        let mut c = cfg("fast3", (0, 0, 0, 0), 200);
+        c.dup_lone = true;
+        let mut k = Kcp::new(CONV, &c, t0);
+        // 256 datagrams from the peer (window updates), `rebuilt` of them by FEC.
+        for i in 0..256u32 {
+            k.handle_packet(at(t0, 1), &acks(&[], 0, 128), i < rebuilt)
+                .unwrap();
+        }
+        assert_eq!(k.heavy_loss(), copies == 3, "{rebuilt} of 256 rebuilt");
+        k.send(b"ping");
+        let out = drain(&mut k, at(t0, 2));
+        assert_eq!(pushes(&out), vec![0; copies]);
+        assert_eq!(out.len(), copies, "each copy in a datagram of its own");
+    }
+}
+
+/// Without FEC our own retransmissions tell: 5 % of the segments sent needing one makes the
+/// loss heavy.
+#[test]
+fn our_own_retransmissions_show_heavy_loss_without_fec() {
+    let t0 = crate::test_clock::origin();
+    let mut c = cfg("fast3", (0, 0, 0, 0), 200);
+    c.snd_wnd = 256;
+    let mut k = Kcp::new(CONV, &c, t0);
+    k.handle_packet(t0, &acks(&[], 0, 256), false).unwrap(); // the peer's window
+                                                             // 243 new segments, and 13 of them sent again after their RTO: 256 transmissions.
+    assert_eq!(k.send(&[1u8; MSS * 243]), MSS * 243);
+    assert_eq!(pushes(&drain(&mut k, t0)).len(), 243);
+    let acked: Vec<(u32, u32)> = (13..243).map(|sn| (sn, 0)).collect();
+    k.handle_packet(at(t0, 50), &acks(&acked, 0, 256), false)
+        .unwrap();
+    assert!(!k.heavy_loss());
+    k.handle_timeout(at(t0, 1000));
+    let again = pushes(&drain(&mut k, at(t0, 1000)));
+    assert_eq!(again, (0..13).collect::<Vec<_>>());
+    assert!(k.heavy_loss());
+}
