@@ -130,6 +130,21 @@ fn interactive_probes_stay_near_the_round_trip() {
     }
 }
 
+/// Runs `row` with `seeds` seeds (1000 apart) and returns (probes over 2.5 round trips, probes).
+fn slow_probes(row: &sim::ProbeScenario, seeds: u64) -> (usize, usize) {
+    let (mut slow, mut all) = (0, 0);
+    for k in 0..seeds {
+        let mut s = row.clone();
+        s.seed += 1000 * k;
+        let r = sim::run_probe(&s, Instant::now()).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+        println!("seed {k}: {}", r.row());
+        slow += r.over(2.5);
+        all += r.rtts.len();
+    }
+    println!("{slow} of {all} probes over 2.5 round trips");
+    (slow, all)
+}
+
 /// Beside a window-bound download at 100 ms with 10 % loss, the request and its answer must not
 /// wait for ACKs to open the window: a transfer leaves the last segments of KCP's window to
 /// messages of other streams that fit whole. Over four seeds (1000 probes) at most 1.5 % take
@@ -141,16 +156,7 @@ fn a_transfer_leaves_room_for_small_messages_beside_it() {
         .into_iter()
         .find(|s| s.bulk_down && s.up.bandwidth == 0)
         .expect("the 100 ms / 10 % bulk row");
-    let (mut slow, mut all) = (0, 0);
-    for k in 0..4u64 {
-        let mut s = row.clone();
-        s.seed += 1000 * k;
-        let r = sim::run_probe(&s, Instant::now()).unwrap_or_else(|e| panic!("{}: {e}", s.name));
-        println!("seed {k}: {}", r.row());
-        slow += r.over(2.5);
-        all += r.rtts.len();
-    }
-    println!("{slow} of {all} probes over 2.5 round trips");
+    let (slow, all) = slow_probes(&row, 4);
     assert!(
         slow * 1000 <= all * 15,
         "{slow} of {all} probes took over 2.5 round trips, want at most 1.5 %"
@@ -168,16 +174,7 @@ fn an_answer_beside_an_upload_survives_heavy_loss() {
         .into_iter()
         .find(|s| s.bulk_up && !s.bulk_down && s.up.bandwidth == 0)
         .expect("the 100 ms / 10 % upload row");
-    let (mut slow, mut all) = (0, 0);
-    for k in 0..8u64 {
-        let mut s = row.clone();
-        s.seed += 1000 * k;
-        let r = sim::run_probe(&s, Instant::now()).unwrap_or_else(|e| panic!("{}: {e}", s.name));
-        println!("seed {k}: {}", r.row());
-        slow += r.over(2.5);
-        all += r.rtts.len();
-    }
-    println!("{slow} of {all} probes over 2.5 round trips");
+    let (slow, all) = slow_probes(&row, 8);
     assert!(
         slow * 100 <= all,
         "{slow} of {all} probes took over 2.5 round trips, want at most 1 %"
