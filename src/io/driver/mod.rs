@@ -282,8 +282,11 @@ pub struct Driver {
     parent: Option<u32>,
 }
 
-/// Datagrams read per socket per turn before other sources get their turn.
-const UDP_BUDGET: usize = 256;
+/// Datagrams read per socket per turn before other sources get their turn. 64 rather than 256:
+/// a turn that reads 256 datagrams keeps a small message waiting on a TCP socket for about a
+/// millisecond under a loopback transfer; with 64 the loaded p99 of 14 alternated 4 s runs of
+/// `kcptun bench tunnel` spread 4.35–5.31 ms instead of 3.58–6.85, same goodput.
+const UDP_BUDGET: usize = 64;
 
 /// Control connections awaiting their request at most.
 const MAX_CTL_PENDING: usize = 16;
