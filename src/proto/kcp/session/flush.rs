@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::super::reset;
 use super::super::segment::{Header, CMD_ACK, CMD_PUSH, CMD_WASK, CMD_WINS, OVERHEAD};
 use super::super::{sn_diff, Ms};
-use super::repair::DUP_REPAIRS_MAX;
+use super::repair::COPIES_MAX;
 use super::{Kcp, SndSeg, PROBE_INIT, PROBE_LIMIT, SEG_RTO_CAP, THRESH_MIN};
 
 /// Why a segment is (re)sent in this flush.
@@ -475,12 +475,14 @@ impl Kcp {
                     && matches!(why, Why::New | Why::Rto)
                     && self.snd_buf.len() <= LONE_MAX;
                 let repair = plan.dup_repairs && matches!(why, Why::Fast | Why::Early);
-                let copies = if lone { plan.lone_copies } else { 2 };
-                if lone || repair {
-                    for _ in 1..copies {
-                        if self.dup_sns.len() < DUP_REPAIRS_MAX {
-                            self.dup_sns.push(hdr.sn);
-                        }
+                let copies = match (lone, repair) {
+                    (true, _) => plan.lone_copies,
+                    (false, true) => 2,
+                    (false, false) => 1,
+                };
+                for _ in 1..copies {
+                    if self.dup_sns.len() < COPIES_MAX {
+                        self.dup_sns.push(hdr.sn);
                     }
                 }
             }

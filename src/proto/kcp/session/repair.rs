@@ -29,10 +29,11 @@ use super::Kcp;
 /// The window may count from at most this fraction (1/n) of itself past `snd_una`.
 const AHEAD_DIV: u32 = 2;
 
-/// At most this many further copies per flush. A window-bound transfer at 10 % loss sends its
-/// window in one flush per round trip, with 60–120 repairs in it: the former cap of 32 left
-/// half of them single, and a lost one held every message behind it for another round trip.
-pub(super) const DUP_REPAIRS_MAX: usize = 256;
+/// At most this many further copies per flush (of lone segments and repairs). A window-bound
+/// transfer at 10 % loss sends its window in one flush per round trip, with 60–120 repairs in
+/// it: the former cap of 32 left half of them single, and a lost one held every message behind
+/// it for another round trip.
+pub(super) const COPIES_MAX: usize = 256;
 
 /// Whether the smoothed RTT shows a standing queue: more than a quarter of the path's own delay
 /// (and more than two flush intervals, which ACK batching alone can add) above the lowest

@@ -141,18 +141,25 @@ fn the_receiver_holds_half_a_window_past_its_own() {
     assert_eq!(k.recv(&mut out), 8);
 }
 
+/// A sender with a 256-segment window that the peer has been told to fill, with `segs` segments
+/// sent at `t0`.
+fn wide_sender(repair_ahead: bool, segs: usize, t0: Instant) -> Kcp {
+    let mut c = cfg("fast3", (0, 0, 0, 0), 200);
+    c.snd_wnd = 256;
+    c.repair_ahead = repair_ahead;
+    let mut k = Kcp::new(CONV, &c, t0);
+    k.handle_packet(t0, &acks(&[], 0, 256), false).unwrap();
+    assert_eq!(k.send(&vec![1u8; MSS * segs]), MSS * segs);
+    assert_eq!(pushes(&drain(&mut k, t0)).len(), segs);
+    k
+}
+
 /// A window-bound transfer on a lossy path sends its window in one flush per round trip, with
 /// dozens of repairs in it: every one goes out twice (a cap of 32 used to leave the rest single).
 #[test]
 fn every_repair_of_a_large_flush_goes_out_twice() {
     let t0 = crate::test_clock::origin();
-    let mut c = cfg("fast3", (0, 0, 0, 0), 200);
-    c.snd_wnd = 256;
-    c.repair_ahead = true;
-    let mut k = Kcp::new(CONV, &c, t0);
-    k.handle_packet(t0, &acks(&[], 0, 256), false).unwrap(); // the peer's window
-    assert_eq!(k.send(&[1u8; MSS * 200]), MSS * 200);
-    assert_eq!(pushes(&drain(&mut k, t0)).len(), 200);
+    let mut k = wide_sender(true, 200, t0);
     // Every odd segment arrives, every even one is lost: 100 holes, each reported twice over.
     let odd: Vec<(u32, u32)> = (0..100).map(|i| (2 * i + 1, 0)).collect();
     k.handle_packet(at(t0, 100), &acks(&odd, 0, 256), false)
@@ -199,13 +206,8 @@ fn lone_segments_go_out_three_times_where_loss_is_heavy() {
 #[test]
 fn our_own_retransmissions_show_heavy_loss_without_fec() {
     let t0 = crate::test_clock::origin();
-    let mut c = cfg("fast3", (0, 0, 0, 0), 200);
-    c.snd_wnd = 256;
-    let mut k = Kcp::new(CONV, &c, t0);
-    k.handle_packet(t0, &acks(&[], 0, 256), false).unwrap(); // the peer's window
-                                                             // 243 new segments, and 13 of them sent again after their RTO: 256 transmissions.
-    assert_eq!(k.send(&[1u8; MSS * 243]), MSS * 243);
-    assert_eq!(pushes(&drain(&mut k, t0)).len(), 243);
+    // 243 new segments, and 13 of them sent again after their RTO: 256 transmissions.
+    let mut k = wide_sender(false, 243, t0);
     let acked: Vec<(u32, u32)> = (13..243).map(|sn| (sn, 0)).collect();
     k.handle_packet(at(t0, 50), &acks(&acked, 0, 256), false)
         .unwrap();
