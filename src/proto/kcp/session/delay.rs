@@ -266,7 +266,7 @@ impl DelayWindow {
     /// without seeing it; returns the path's round trip (ms).
     fn update_path(&mut self, now: Instant, s: &Sample) -> i32 {
         if let Some(low) = &mut self.remeasure {
-            *low = (*low).min(s.rtt - self.back.latest());
+            *low = (*low).min((s.rtt - self.back.latest()).max(0));
             // The drain's samples are back: the lowest of them is the path's from now on.
             if self.hold_until.map_or(true, |t| now >= t) {
                 self.path = Some(*low);
@@ -299,7 +299,7 @@ impl DelayWindow {
             half: round,
             wnd: ((holds - holds / 8) as u32).clamp(FLOOR, self.wnd.max(FLOOR)),
         });
-        self.remeasure = Some(s.rtt - self.back.latest());
+        self.remeasure = Some((s.rtt - self.back.latest()).max(0));
         self.hold_until = Some(now + round * 3);
         self.back.round_min = None;
         self.round.restart(s.snd_nxt);
@@ -308,7 +308,11 @@ impl DelayWindow {
     /// The end of a round.
     fn adjust(&mut self, path: i32, s: &Sample) {
         let seen = self.round.min.unwrap_or(s.rtt);
-        let queue = (seen - path - self.back.take_round()).max(0);
+        // Samples range up to i32::MAX ms (the peer echoes our timestamps): saturate.
+        let queue = seen
+            .saturating_sub(path)
+            .saturating_sub(self.back.take_round())
+            .max(0);
         let target = target_ms(path, s.interval);
         let base = self.wnd.min(self.round.flight.max(s.in_flight).max(FLOOR));
         let p = path.max(1) as u64;

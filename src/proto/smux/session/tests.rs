@@ -69,8 +69,9 @@ fn send_window_counters_wrap() {
     s.write(id, &[0u8; 5000]).unwrap();
     let sent: usize = drain(&mut s, now).iter().map(|f| f.len() - 8).sum();
     assert_eq!(sent, 1000);
-    assert_eq!(s.streams[&id].num_written, 900); // wrapped
-                                                 // The peer consumed 600 across the wrap.
+    // Wrapped.
+    assert_eq!(s.streams[&id].num_written, 900);
+    // The peer consumed 600 across the wrap.
     s.handle_input(now, &upd(id, 500, 1000)).unwrap();
     let sent: usize = drain(&mut s, now).iter().map(|f| f.len() - 8).sum();
     assert_eq!(sent, 600);

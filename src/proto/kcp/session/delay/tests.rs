@@ -169,8 +169,9 @@ fn never_below_the_floor_nor_above_the_configured_window() {
 fn drains_after_ten_seconds_of_queue_not_of_idle() {
     let mut p = Path40::new();
     p.round(40, true);
-    p.round(70, true); // out of slow start
-                       // 20 s without a queue of its own (app-bound) and late samples: no drain, path still 40.
+    // Out of slow start.
+    p.round(70, true);
+    // 20 s without a queue of its own (app-bound) and late samples: no drain, path still 40.
     for _ in 0..200 {
         p.round(90, false);
     }
@@ -223,4 +224,32 @@ fn peer_timestamps_that_jump_stay_within_bounds() {
         p.round(40, true);
     }
     assert!(p.d.current() >= FLOOR);
+}
+
+/// Round-trip samples anywhere in what a peer's echoed timestamps allow (0 to i32::MAX ms) and
+/// peer timestamps that jump both ways, through slow start, queues, drains and re-measures: the
+/// window stays within its bounds and nothing overflows (the test profile checks overflow).
+#[test]
+fn extreme_samples_and_lateness_stay_in_bounds() {
+    let mut p = Path40::new();
+    p.round(40, true);
+    let lateness = [0, 60_000, i32::MIN, i32::MAX, 30_000, -1];
+    let rtts = [0, 400, i32::MAX, 1, 65_000, i32::MAX - 1];
+    for i in 0..300usize {
+        p.d.on_peer_send(p.now, lateness[i % lateness.len()]);
+        // Long spells of one value so that queues build, drains start and re-measures end.
+        let rtt = rtts[(i / 25) % rtts.len()];
+        p.sn += 10_000;
+        let flight = p.d.current();
+        p.d.on_flush(flight);
+        p.d.on_limited();
+        for _ in 0..ROUND_SAMPLES {
+            p.now += Duration::from_millis(1);
+            let s = p.sample(rtt, flight);
+            p.d.on_rtt(p.now, s);
+        }
+        p.now += Duration::from_millis(500);
+        let w = p.d.get(p.now);
+        assert!((FLOOR..=1024).contains(&w), "window {w} at step {i}");
+    }
 }
