@@ -191,6 +191,8 @@ impl Driver {
             armed: None,
             bucket: Bucket::new(self.now),
             rate_wait: None,
+            sent: 0,
+            sent_turn: 0,
         });
         self.counters.active_opens += 1;
         self.counters.max_conn = self.counters.max_conn.max(self.sessions.len() as u64);

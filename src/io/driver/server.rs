@@ -93,6 +93,8 @@ impl Driver {
             armed: None,
             bucket: Bucket::new(now),
             rate_wait: None,
+            sent: 0,
+            sent_turn: 0,
         });
         if let Role::Server { by_peer, .. } = &mut self.role {
             by_peer.insert((ui, from), si);

@@ -63,8 +63,10 @@ impl Driver {
     }
 
     /// Drains the session's datagrams into its socket's batch, flushing the batch when full.
-    /// Stops (and waits for WRITABLE) when the kernel refuses more: KCP keeps the rest.
-    pub(super) fn session_send(&mut self, si: usize) {
+    /// Stops (and waits for WRITABLE) when the kernel refuses more: KCP keeps the rest. Stops too
+    /// once the session sent `budget` datagrams in this turn: it is then `deferred`, and the next
+    /// turn (whose wait does not block) goes on where this one stopped.
+    pub(super) fn session_send(&mut self, si: usize, budget: usize) {
         let now = self.now;
         let rate = self.common.ratelimit;
         let Some(sess) = self.sessions.get_mut(si) else {
@@ -72,7 +74,17 @@ impl Driver {
         };
         let ui = sess.sock;
         sess.rate_wait = None;
+        if sess.sent_turn != self.turn {
+            sess.sent_turn = self.turn;
+            sess.sent = 0;
+        }
         loop {
+            if sess.sent >= budget {
+                if !self.deferred.contains(&si) {
+                    self.deferred.push(si);
+                }
+                break;
+            }
             if rate > 0 {
                 if let Some(wait) = sess.bucket.wait(now, rate) {
                     sess.rate_wait = Some(now + wait);
@@ -96,7 +108,10 @@ impl Driver {
                 .tx
                 .push_try_with(peer, |buf| tunnel.poll_transmit(now, buf))
             {
-                Ok(Some(n)) => sess.bucket.tokens -= n as f64,
+                Ok(Some(n)) => {
+                    sess.bucket.tokens -= n as f64;
+                    sess.sent += 1;
+                }
                 Ok(None) => break,
                 Err(_) => continue,
             }
@@ -160,7 +175,7 @@ impl Driver {
                     continue;
                 }
                 self.session_events(si);
-                self.session_send(si);
+                self.session_send(si, SEND_BUDGET);
                 self.session_events(si);
                 self.arm_session(si);
                 self.check_session(si);
