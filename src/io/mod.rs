@@ -8,6 +8,7 @@ pub mod net;
 pub mod ratelog;
 pub mod relay;
 pub mod report;
+pub mod sched;
 pub mod signals;
 pub mod timers;
 pub mod udp;

@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use log::{info, warn};
+use log::{debug, info, warn};
 use mio::net::{TcpListener, UnixListener};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
@@ -486,8 +486,14 @@ impl Driver {
         }
     }
 
-    /// Runs until SIGTERM/SIGINT. Returns Ok on a graceful stop.
+    /// Runs until SIGTERM/SIGINT. Returns Ok on a graceful stop. Asks the kernel for a short
+    /// scheduler slice for this thread first (see [`sched`](super::sched)).
     pub fn run(&mut self) -> Result<(), RunError> {
+        match super::sched::request_slice(super::sched::SLICE) {
+            Ok(true) => debug!("scheduler slice: asked for {:?}", super::sched::SLICE),
+            Ok(false) => debug!("scheduler slice: left as it is (not a normal task)"),
+            Err(e) => debug!("scheduler slice: the kernel refused a short one ({e})"),
+        }
         let mut events = Events::with_capacity(1024);
         while self.turn(&mut events, None)? {}
         Ok(())
