@@ -6,11 +6,18 @@
 //! send queue, in front of every small message that shares the tunnel with a transfer. What such a
 //! path needs in flight is what the CPUs move in about a millisecond. So while the lowest round
 //! trip of the last 10 s (timed in microseconds from our own send times) is below 1 ms, the data
-//! outstanding is held to [`SLACK`] of the highest delivery rate of the last [`SAMPLES`] × 10 ms
-//! during which the window, not the application, limited the sender (never below [`FLOOR`], which
-//! also keeps two of a receiver's 56-ACK batches in flight). Measured on this project's 2-core
-//! machine (`kcptun bench tunnel`, aes): loaded RTT p50 6–8 → 1.6–2.0 ms, p99 11–15 → 5.2–5.6 ms,
-//! same goodput. Long paths never qualify and are untouched.
+//! outstanding is held to [`SLACK`] (or two round trips, if longer) of the highest delivery rate of
+//! the last [`SAMPLES`] × 10 ms during which the window, not the application, limited the sender
+//! (never below [`FLOOR`], which also keeps two of a receiver's 56-ACK batches in flight). Measured
+//! on this project's 2-core machine (`kcptun bench tunnel`, aes): loaded RTT p50 6–8 → 1.6–2.0 ms,
+//! p99 11–15 → 5.2–5.6 ms, same goodput. Long paths never qualify and are untouched.
+//!
+//! A transfer that starts before any sample exists starts at the floor, not at the whole window:
+//! uncapped, its first 10 ms put ~1024 segments (3–5 ms on loopback) in front of every small
+//! message, which made the first few loaded probes of each `kcptun bench tunnel` phase its slowest.
+//! From the floor the cap at least doubles per sample while the path keeps up: with the cap
+//! outstanding for a whole sample, the rate is cap / round trip, and the slack is at least two
+//! round trips (from 128 segments to 1024 in 30 ms).
 
 use std::time::{Duration, Instant};
 
@@ -75,20 +82,19 @@ impl InflightCap {
         self.start = Some((now, self.delivered));
     }
 
-    /// Segments allowed outstanding, or `None` (not a short path, or no sample yet).
+    /// Segments allowed outstanding, or `None` (not a short path, or no round trip known yet).
+    /// [`FLOOR`] until a delivery rate is sampled.
     pub(super) fn cap(&self) -> Option<u32> {
         let min = self.min_rtt.get()?;
         if min >= SHORT_PATH {
             return None;
         }
         let rate = self.rates.iter().copied().fold(0.0, f64::max);
-        if rate <= 0.0 {
-            return None;
-        }
+        let slack = SLACK.max(2 * min);
         // (Less a hair, so that float error cannot round an exact count up.)
-        let segs = (rate * SLACK.as_secs_f64() - 1e-6)
+        let segs = (rate * slack.as_secs_f64() - 1e-6)
             .ceil()
-            .min(u32::MAX as f64) as u32;
+            .clamp(0.0, u32::MAX as f64) as u32;
         Some(segs.max(FLOOR))
     }
 }
@@ -119,10 +125,47 @@ mod tests {
         assert_eq!(c.cap(), None, "nothing known");
         c.on_rtt(t0, Duration::from_micros(200));
         c.tick(t0);
-        assert_eq!(c.cap(), None, "no rate sample yet");
+        assert_eq!(
+            c.cap(),
+            Some(FLOOR),
+            "no rate sample yet: start at the floor"
+        );
         // 300 segments per ms, sampled over 10 ms.
         run(&mut c, t0, 0, 100, 300, true);
         assert_eq!(c.cap(), Some(300));
+    }
+
+    #[test]
+    fn a_path_near_a_millisecond_keeps_two_round_trips() {
+        let t0 = crate::test_clock::origin();
+        let mut c = InflightCap::default();
+        c.on_rtt(t0, Duration::from_micros(800));
+        c.tick(t0);
+        run(&mut c, t0, 0, 100, 300, true);
+        assert_eq!(c.cap(), Some(480), "300 per ms over 1.6 ms");
+    }
+
+    #[test]
+    fn a_transfer_starts_at_the_floor_and_doubles_per_sample() {
+        // A window-bound transfer on a path of round trip `rtt` with room for 2000 segments
+        // per ms: each ms, the cap's worth is delivered every round trip.
+        for rtt_us in [100u64, 500, 900] {
+            let t0 = crate::test_clock::origin();
+            let mut c = InflightCap::default();
+            c.on_rtt(t0, Duration::from_micros(rtt_us));
+            c.tick(t0);
+            let mut caps = vec![c.cap().unwrap()];
+            for ms in 0..30 {
+                let per_ms = (u64::from(*caps.last().unwrap()) * 1000 / rtt_us).min(2000);
+                run(&mut c, t0, ms, ms + 1, per_ms, true);
+                caps.push(c.cap().unwrap());
+            }
+            assert_eq!(caps[0], FLOOR, "{rtt_us} µs");
+            assert!(caps[10] >= 2 * FLOOR, "{rtt_us} µs: {caps:?}");
+            assert!(caps[20] >= 4 * FLOOR, "{rtt_us} µs: {caps:?}");
+            // (Less a hair: the rates are whole segments per ms.)
+            assert!(caps[30] >= 8 * FLOOR - 8, "{rtt_us} µs: {caps:?}");
+        }
     }
 
     #[test]
@@ -147,7 +190,7 @@ mod tests {
         c.tick(t0);
         // An application sending little says nothing about the path.
         run(&mut c, t0, 0, 100, 30, false);
-        assert_eq!(c.cap(), None);
+        assert_eq!(c.cap(), Some(FLOOR));
         run(&mut c, t0, 100, 120, 500, true);
         assert_eq!(c.cap(), Some(500));
         // A slower spell does not lower the cap while the fast samples are among the last 20.

@@ -9,7 +9,8 @@ const MSS: usize = 176; // mtu 200
 
 /// A loopback-like path: 250 µs each way for ACKs, and a receiver that takes at most `per_step`
 /// segments per 500 µs step (the CPU, not the window, is the limit). The application always has
-/// more to send. Returns the most segments outstanding and accepted in the last 10 ms.
+/// more to send; what the sender sends when ACKs arrive goes on the wire too. Returns the most
+/// segments outstanding and accepted in the last 10 ms.
 fn run(short_path_cap: bool, per_step: usize) -> (usize, usize) {
     let t0 = crate::test_clock::origin();
     let mut c = cfg("fast3", (0, 0, 0, 0), 200);
@@ -29,12 +30,20 @@ fn run(short_path_cap: bool, per_step: usize) -> (usize, usize) {
                 wire.push_back((h.sn, h.ts));
             }
         }
+        if step >= 180 {
+            most_out = most_out.max(k.unacked());
+            most_queued = most_queued.max(k.wait_snd());
+        }
         let took: Vec<(u32, u32)> = (0..per_step).map_while(|_| wire.pop_front()).collect();
         if let Some(&(last, _)) = took.last() {
             let at = now + Duration::from_micros(250);
             k.handle_packet(at, &acks(&took, last + 1, 1024), false)
                 .unwrap();
-            drain(&mut k, at);
+            for (h, _) in segs(&drain(&mut k, at)) {
+                if h.cmd == CMD_PUSH {
+                    wire.push_back((h.sn, h.ts));
+                }
+            }
         }
         if step >= 180 {
             most_out = most_out.max(k.unacked());
