@@ -118,6 +118,15 @@ mod tests {
         }
     }
 
+    /// A cap that has seen one round trip of `rtt` and started its first sample.
+    fn measured(rtt: Duration) -> (Instant, InflightCap) {
+        let t0 = crate::test_clock::origin();
+        let mut c = InflightCap::default();
+        c.on_rtt(t0, rtt);
+        c.tick(t0);
+        (t0, c)
+    }
+
     #[test]
     fn a_short_path_holds_a_millisecond_of_the_delivery_rate() {
         let t0 = crate::test_clock::origin();
@@ -137,10 +146,7 @@ mod tests {
 
     #[test]
     fn a_path_near_a_millisecond_keeps_two_round_trips() {
-        let t0 = crate::test_clock::origin();
-        let mut c = InflightCap::default();
-        c.on_rtt(t0, Duration::from_micros(800));
-        c.tick(t0);
+        let (t0, mut c) = measured(Duration::from_micros(800));
         run(&mut c, t0, 0, 100, 300, true);
         assert_eq!(c.cap(), Some(480), "300 per ms over 1.6 ms");
     }
@@ -150,10 +156,7 @@ mod tests {
         // A window-bound transfer on a path of round trip `rtt` with room for 2000 segments
         // per ms: each ms, the cap's worth is delivered every round trip.
         for rtt_us in [100u64, 500, 900] {
-            let t0 = crate::test_clock::origin();
-            let mut c = InflightCap::default();
-            c.on_rtt(t0, Duration::from_micros(rtt_us));
-            c.tick(t0);
+            let (t0, mut c) = measured(Duration::from_micros(rtt_us));
             let mut caps = vec![c.cap().unwrap()];
             for ms in 0..30 {
                 let per_ms = (u64::from(*caps.last().unwrap()) * 1000 / rtt_us).min(2000);
@@ -184,10 +187,7 @@ mod tests {
 
     #[test]
     fn only_window_limited_time_counts_and_the_highest_rate_rules() {
-        let t0 = crate::test_clock::origin();
-        let mut c = InflightCap::default();
-        c.on_rtt(t0, Duration::from_micros(100));
-        c.tick(t0);
+        let (t0, mut c) = measured(Duration::from_micros(100));
         // An application sending little says nothing about the path.
         run(&mut c, t0, 0, 100, 30, false);
         assert_eq!(c.cap(), Some(FLOOR));
