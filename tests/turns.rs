@@ -1,6 +1,6 @@
 //! The event loop's send budget, turn by turn: our client's loop runs in this process, stepped
 //! one turn at a time against our server (a child process) on loopback. A window-bound transfer
-//! must leave in bursts of at most 64 datagrams per turn (so that the loop reads its sockets
+//! must leave in bursts of at most 128 datagrams per turn (so that the loop reads its sockets
 //! between bursts), and the rest must follow in the next turns: the transfer completes.
 
 mod support;
@@ -16,7 +16,7 @@ use kcptun::cmd::{launch, parse, Command};
 use support::*;
 
 /// The driver's `SEND_BUDGET`.
-const BUDGET: u64 = 64;
+const BUDGET: u64 = 128;
 /// Bytes the transfer moves.
 const TOTAL: u64 = 8 << 20;
 
