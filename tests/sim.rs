@@ -92,9 +92,9 @@ fn long_paths_fill_the_window() {
 /// Interactive latency in virtual time (64-byte request and answer, one at a time): idle p99 at
 /// most 1.3 × the path's round trip at 2 % loss and 1.5 × at 10 % (it was 2.25 × and 20 × before
 /// lone segments were sent twice and late ACKs stopped inflating the RTO, and 2.1 × at 10 %
-/// before a lone segment went out three times where loss is heavy; issue 9 asks for 2.5 ×). The runs behind a
-/// bottleneck with a bulk download are printed and must complete; their latency is the queue's.
-/// Beside a bulk download or upload at 100 ms with 10 % loss and no bottleneck the probe waits
+/// before a lone segment went out three times where loss is heavy; issue 9 asks for 2.5 ×). The
+/// runs behind a bottleneck with a bulk download are printed and must complete; their latency is
+/// the queue's. Beside a bulk download or upload at 100 ms with 10 % loss and no bottleneck the probe waits
 /// for the window to move past each hole: p99 at most 300 ms (380 ms for the download before
 /// repaired segments stopped holding the window back).
 #[test]

@@ -312,7 +312,7 @@ const UDP_BUDGET: usize = 64;
 /// | 256 | 1.31 | 3.80 | 0.06 % | 356 / 349 |
 ///
 /// 128 is two full `sendmmsg` batches.
-const SEND_BUDGET: usize = 128;
+pub const SEND_BUDGET: usize = 128;
 
 /// Control connections awaiting their request at most.
 const MAX_CTL_PENDING: usize = 16;

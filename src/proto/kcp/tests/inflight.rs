@@ -30,10 +30,14 @@ fn run(short_path_cap: bool, per_step: usize) -> (usize, usize) {
                 wire.push_back((h.sn, h.ts));
             }
         }
-        if step >= 180 {
-            most_out = most_out.max(k.unacked());
-            most_queued = most_queued.max(k.wait_snd());
-        }
+        // The most outstanding and accepted over the last 10 ms, after each send.
+        let mut note = |k: &Kcp| {
+            if step >= 180 {
+                most_out = most_out.max(k.unacked());
+                most_queued = most_queued.max(k.wait_snd());
+            }
+        };
+        note(&k);
         let took: Vec<(u32, u32)> = (0..per_step).map_while(|_| wire.pop_front()).collect();
         if let Some(&(last, _)) = took.last() {
             let at = now + Duration::from_micros(250);
@@ -45,10 +49,7 @@ fn run(short_path_cap: bool, per_step: usize) -> (usize, usize) {
                 }
             }
         }
-        if step >= 180 {
-            most_out = most_out.max(k.unacked());
-            most_queued = most_queued.max(k.wait_snd());
-        }
+        note(&k);
     }
     (most_out, most_queued)
 }
